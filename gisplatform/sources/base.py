@@ -1,0 +1,81 @@
+"""What every reader hands to the transform stage: batches of raw rows, in the file's own terms.
+
+Readers do not interpret values (no type parsing, no text decoding, no reprojection): they say what the file
+holds, where each row came from, which CRS the file or the row states, and what they could not even read.
+Everything after that is :mod:`gisplatform.transform`'s and :mod:`gisplatform.validate`'s job, so a row's fate
+is decided in one place whatever format it arrived in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import numpy as np
+import pandas as pd
+
+
+class SourceError(Exception):
+    """A file that cannot be read at all. The message names the file and says what to do."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Something a reader found wrong with one row (e.g. an unclosed corner table).
+
+    ``index`` is the position in the batch; ``rule`` a short rule id (``corner_table``, ``unreadable_value``);
+    ``field`` the source column concerned, if any.
+    """
+
+    index: int
+    rule: str
+    message: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """What the officer or the job says about a source, overriding what the file claims."""
+
+    crs: int | None = None  # EPSG code to assume for coordinates (overrides .prj / stated CRS)
+    encoding: str = "auto"  # auto | utf-8 | tcvn3 | vni | cp1258 | latin1
+    layer: str | None = None  # layer of a multi-layer container (GPKG), sheet of a workbook
+    related: dict[str, Path] = field(default_factory=dict)  # e.g. {"corners": path} for licence registers
+    field_map: dict[str, str] = field(default_factory=dict)  # layer field -> source column, when names differ
+
+
+@dataclass
+class SourceBatch:
+    """Up to ``batch_size`` consecutive rows of one file."""
+
+    file: Path
+    rows: pd.DataFrame  # raw values, columns named as in the file; text is str (see text_is_latin1)
+    row_numbers: np.ndarray  # int64, the row number a person sees in that file (1 = first data row)
+    geometry: np.ndarray | None  # shapely geometries (object array) in the stated CRS, None where absent
+    crs: int | np.ndarray | None  # EPSG stated for the whole batch, or one per row (0 = not stated)
+    problems: list[RowProblem] = field(default_factory=list)
+    text_is_latin1: bool = False  # text columns hold raw bytes read as latin-1; decode before use
+    raw_geometry_wkb: np.ndarray | None = None  # as read, for change detection without re-encoding
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What a reader learnt about a file before reading rows."""
+
+    path: Path
+    columns: tuple[str, ...]
+    declared_crs: int | None  # EPSG code the file itself declares (.prj, GPKG srs), if recognised
+    crs_note: str | None = None  # diagnosis of the file's own CRS declaration (e.g. missing datum shift)
+    feature_count: int | None = None
+    encoding_hint: str | None = None  # .cpg / DBF language driver, when present
+
+
+class Reader(Protocol):
+    """One file of one format. Readers are registered by suffix in :mod:`gisplatform.sources`."""
+
+    def info(self) -> FileInfo: ...
+
+    def batches(self, batch_size: int) -> Iterator[SourceBatch]: ...
