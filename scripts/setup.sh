@@ -77,7 +77,7 @@ STAMP=$VENV/.installed-$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)$
 if [[ ! -f $STAMP && ! -f ${STAMP%-test}-test ]]; then
   say "installing gisplatform$EXTRAS into .venv"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  "$VENV/bin/python" -m pip install -q -e ".$EXTRAS" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  "$VENV/bin/python" -m pip install -q --config-settings editable_mode=compat -e ".$EXTRAS" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi

@@ -1,0 +1,42 @@
+"""Readers, one per kind of input, registered by name like pygeoapi's providers (a dotted class path).
+
+  vector            Shapefile (any DBF encoding), GeoPackage, GeoJSON — anything OGR reads (pyogrio, Arrow)
+  licence_register  licence register + corner-point table (CSV/XLSX, X = northing), polygons per licence
+  point_table       one row per point with X/Y and a stated CRS (CSV/XLSX), e.g. water-licence intakes and wells
+  derived           computed from another layer in the database (e.g. protection corridors from water sources)
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from gisplatform.layers import Layer
+from gisplatform.sources.base import FileInfo, Reader, RowProblem, SourceBatch, SourceError, SourceOptions
+
+READERS: dict[str, str] = {
+    "vector": "gisplatform.sources.vector.VectorReader",
+    "licence_register": "gisplatform.sources.corner_tables.LicenceReader",
+    "point_table": "gisplatform.sources.corner_tables.PointTableReader",
+    "derived": "gisplatform.sources.derived.DerivedReader",
+}
+TABLE_SUFFIXES = (".csv", ".xlsx", ".xlsm")
+
+__all__ = ["READERS", "FileInfo", "Reader", "RowProblem", "SourceBatch", "SourceError", "SourceOptions",
+           "default_kind", "open_reader"]
+
+
+def default_kind(path: Path, layer: Layer) -> str:
+    """The reader a file gets when the job does not say: tables become points or licence polygons by layer."""
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return "point_table" if layer.geometry_type in ("Point", "MultiPoint") else "licence_register"
+    return "vector"
+
+
+def open_reader(path: Path, layer: Layer, options: SourceOptions, kind: str | None = None) -> Reader:
+    kind = kind or default_kind(path, layer)
+    try:
+        dotted = READERS[kind]
+    except KeyError:
+        raise SourceError(f"unknown reader {kind!r}; known readers: {', '.join(READERS)}") from None
+    module, _, cls = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), cls)(path, options)

@@ -50,7 +50,7 @@ class SourceBatch:
 
     file: Path
     rows: pd.DataFrame  # raw values, columns named as in the file; text is str (see text_is_latin1)
-    row_numbers: np.ndarray  # int64, the row number a person sees in that file (1 = first data row)
+    row_numbers: np.ndarray  # int64, the row a person finds it at: DBF record no., CSV line, sheet row
     geometry: np.ndarray | None  # shapely geometries (object array) in the stated CRS, None where absent
     crs: int | np.ndarray | None  # EPSG stated for the whole batch, or one per row (0 = not stated)
     problems: list[RowProblem] = field(default_factory=list)

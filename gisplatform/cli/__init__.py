@@ -1,0 +1,76 @@
+"""``gisplatform``: the command line. Thin: parse arguments, call the stages, print reports.
+
+Exit codes scripts can trust:
+  0  success (rows may still have been rejected: see the report, or use --strict)
+  1  the run failed and changed nothing (bad input file, database error)
+  2  wrong usage (unknown option, missing argument)
+  3  another run of the same layer is in progress
+  4  a definition is wrong (layers/*.yml, etl/*.yml, settings)
+  5  the database cannot be reached
+  6  --strict and some rows were rejected
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gisplatform.cli.render import console, error_panel
+
+EXIT_FAILED, EXIT_LOCKED, EXIT_DEFINITION, EXIT_DATABASE, EXIT_REJECTS = 1, 3, 4, 5, 6
+
+
+class Group(click.Group):
+    """Turns the platform's own errors into a clear message and the documented exit code."""
+
+    def invoke(self, ctx: click.Context):
+        from gisplatform.db.cluster import ClusterError
+        from gisplatform.db.engine import DatabaseUnavailable
+        from gisplatform.etl.jobs import JobDefinitionError
+        from gisplatform.etl.runner import EtlError
+        from gisplatform.layers import LayerDefinitionError
+        from gisplatform.load.runlog import RunLocked
+
+        try:
+            return super().invoke(ctx)
+        except RunLocked as exc:
+            error_panel("Another run is in progress", str(exc))
+            sys.exit(EXIT_LOCKED)
+        except (LayerDefinitionError, JobDefinitionError) as exc:
+            error_panel("Definition error", str(exc))
+            sys.exit(EXIT_DEFINITION)
+        except (DatabaseUnavailable, ClusterError) as exc:
+            error_panel("Database unavailable", str(exc))
+            sys.exit(EXIT_DATABASE)
+        except EtlError as exc:
+            run = f" (run {exc.run_id})" if exc.run_id else ""
+            error_panel(f"Run failed{run}: nothing was changed", str(exc))
+            sys.exit(EXIT_FAILED)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="gisplatform")
+def main() -> None:
+    """Lạng Sơn GIS data platform: load the department's files into PostGIS, validated and versioned.
+
+    \b
+    Start with:  gisplatform demo              (set up the database, load the bundled sample)
+    Then:        gisplatform etl status        (what ran, what was rejected)
+                 gisplatform etl rejects RUN   (why rows were rejected)
+    """
+
+
+def _register() -> None:
+    from gisplatform.cli import db, demo, etl, sample
+
+    main.add_command(db.db)
+    main.add_command(etl.etl)
+    main.add_command(sample.sample)
+    main.add_command(demo.demo)
+    main.add_command(etl.layers)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,172 @@
+"""``gisplatform etl``: run jobs, load a one-off file, see what ran and what was rejected."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from gisplatform.cli.render import console, progress_bars, run_report
+
+ENCODINGS = ("auto", "utf-8", "tcvn3", "vni", "cp1258")
+
+
+@click.group()
+def etl() -> None:
+    """Load files into PostGIS: validated, repaired where safe, reconciled row by row, versioned."""
+
+
+def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual") -> None:
+    from gisplatform.cli import EXIT_REJECTS
+    from gisplatform.etl.runner import run_job
+
+    rejected = 0
+    for job in jobs:
+        with progress_bars(not quiet and sys.stderr.isatty()) as progress:
+            report = run_job(job, trigger=trigger, progress=progress)
+        run_report(report)
+        rejected += report.rejected
+    if strict and rejected:
+        sys.exit(EXIT_REJECTS)
+
+
+@etl.command("run")
+@click.argument("job_name", required=False)
+@click.option("--all", "run_all", is_flag=True, help="Run every job in etl/, admin units first, derived layers last.")
+@click.option("--strict", is_flag=True, help="Exit 6 when any row was rejected.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def run(job_name: str | None, run_all: bool, strict: bool, quiet: bool) -> None:
+    """Run JOB (an etl/*.yml) or --all of them, and print each run's report."""
+    from gisplatform.etl.jobs import get_job, load_jobs, run_order
+
+    if bool(job_name) == run_all:
+        raise click.UsageError("give a JOB name or --all (see `gisplatform etl jobs`)")
+    jobs = run_order(load_jobs()) if run_all else [get_job(job_name)]
+    _run_and_report(jobs, strict, quiet)
+
+
+@etl.command()
+@click.argument("layer")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--crs", help="CRS of the coordinates, e.g. EPSG:9215 (VN-2000 KTT 107°15′) or EPSG:3405 (UTM 48N).")
+@click.option("--encoding", type=click.Choice(ENCODINGS), default="auto", show_default=True,
+              help="Text encoding of the attribute table (auto = detected per column).")
+@click.option("--mode", type=click.Choice(["full", "incremental"]), default="incremental", show_default=True,
+              help="full: features missing from the file are retired; incremental: only add and update.")
+@click.option("--fix", "fixes", multiple=True, help="Declared coordinate fix, e.g. swap_xy, from_utm48 (repeatable).")
+@click.option("--corners", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Corner-point table for a licence register (mining licences).")
+@click.option("--field-map", "field_map", multiple=True, metavar="FIELD=COLUMN",
+              help="Source column for a layer field whose column has another name (repeatable).")
+@click.option("--strict", is_flag=True, help="Exit 6 when any row was rejected.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def load(layer: str, file: Path, crs: str | None, encoding: str, mode: str, fixes: tuple[str, ...],
+         corners: Path | None, field_map: tuple[str, ...], strict: bool, quiet: bool) -> None:
+    """Load FILE into LAYER once, for a file that has no job yet."""
+    from gisplatform.etl.jobs import one_off_job, parse_epsg
+
+    mapping = dict(pair.split("=", 1) for pair in field_map if "=" in pair)
+    if len(mapping) != len(field_map):
+        raise click.BadParameter("use FIELD=COLUMN", param_hint="--field-map")
+    job = one_off_job(layer, file, parse_epsg(crs, "--crs"), encoding, mode, fixes,
+                      {"corners": corners} if corners else None, mapping)
+    _run_and_report([job], strict, quiet)
+
+
+@etl.command()
+@click.option("-n", "--limit", default=20, show_default=True, help="How many recent runs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(limit: int, as_json: bool) -> None:
+    """Recent runs: when, what, how long, counts, and errors."""
+    from gisplatform.etl.status import recent_runs
+
+    runs = recent_runs(limit)
+    if as_json:
+        click.echo(json.dumps(runs, default=str, ensure_ascii=False, indent=2))
+        return
+    table = Table(title="Recent ETL runs", title_justify="left")
+    for column in ("run", "job", "status", "trigger", "started", "duration", "read", "ins", "upd", "same", "rej",
+                   "retired"):
+        table.add_column(column, justify="right" if column in ("run", "read", "ins", "upd", "same", "rej",
+                                                               "retired") else "left")
+    style = {"succeeded": "green", "failed": "red", "running": "yellow"}
+    for r in runs:
+        duration = f"{r['seconds']:.1f} s" if r["seconds"] is not None else "—"
+        table.add_row(str(r["run_id"]), r["job"], f"[{style[r['status']]}]{r['status']}", r["trigger"],
+                      f"{r['started_at']:%Y-%m-%d %H:%M}", duration,
+                      *(f"{r[k]:,}" for k in ("read", "inserted", "updated", "unchanged", "rejected", "retired")))
+    console.print(table)
+    for r in runs:
+        if r["status"] == "failed" and r["error"]:
+            console.print(f"[red]run {r['run_id']} failed:[/] {r['error']}")
+
+
+@etl.command()
+@click.argument("run_id", type=int)
+@click.option("-n", "--limit", default=50, show_default=True, help="Rows to show (0 = all).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every reject (with the raw record) to this CSV file instead.")
+def rejects(run_id: int, limit: int, csv_path: Path | None) -> None:
+    """Rows RUN_ID rejected: file, row, rule, field and why. Raw records may hold personal data: internal use."""
+    from gisplatform.etl.status import run_rejects
+
+    rows = run_rejects(run_id, None if csv_path or limit == 0 else limit)
+    if csv_path:
+        with csv_path.open("w", newline="", encoding="utf-8-sig") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["file", "row_number", "natural_key", "rule", "field", "message",
+                                                    "raw_record"])
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({**row, "raw_record": json.dumps(row["raw_record"], ensure_ascii=False, default=str)})
+        console.print(f"[green]✓[/] {len(rows)} rejects written to {csv_path}")
+        return
+    if not rows:
+        console.print(f"run {run_id} rejected no rows")
+        return
+    table = Table(title=f"Rejected rows of run {run_id}", title_justify="left")
+    for column in ("file", "row", "key", "rule", "why"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["file"] or "", str(row["row_number"] or ""), row["natural_key"] or "", row["rule"],
+                      row["message"])
+    console.print(table)
+
+
+@etl.command("jobs")
+def list_jobs() -> None:
+    """The jobs defined in etl/*.yml."""
+    from gisplatform.etl.jobs import load_jobs, run_order
+
+    table = Table("job", "layer", "mode", "source", "schedule", title="ETL jobs", title_justify="left")
+    for job in run_order(load_jobs()):
+        source = f"derived from {job.derive_from}" if job.derive_from else job.path
+        cron = (job.schedule or {}).get("cron", "—")
+        table.add_row(job.name, job.layer, job.mode, source, cron)
+    console.print(table)
+
+
+@click.command()
+def layers() -> None:
+    """The layers defined in layers/*.yml, with their fields (personal ones marked)."""
+    from gisplatform.layers import load_layers
+
+    for layer in load_layers().values():
+        table = Table("field", "type", "title (vi / en)", "notes", title=f"{layer.name} — {layer.title.vi} / "
+                      f"{layer.title.en} ({layer.geometry_type}, EPSG:{layer.storage_srid})", title_justify="left")
+        for f in layer.fields:
+            notes = []
+            if f.name in layer.natural_key:
+                notes.append("key")
+            if f.required:
+                notes.append("required")
+            if f.personal:
+                notes.append("[red]personal[/]")
+            if f.code_table:
+                notes.append(f"codes: {f.code_table}")
+            if f.derive:
+                notes.append(f"derived: {f.derive}")
+            table.add_row(f.name, f.type, f"{f.title.vi} / {f.title.en}", ", ".join(notes))
+        console.print(table)

@@ -1,0 +1,58 @@
+"""What a run did, in numbers a person can check: read = inserted + updated + unchanged + rejected."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FileReport:
+    file: str
+    rows: int = 0
+    skipped_unchanged: int = 0
+    plan: dict = field(default_factory=dict)
+    note: str | None = None
+
+
+@dataclass
+class RunReport:
+    run_id: int | None
+    job: str
+    layer: str
+    mode: str
+    status: str = "running"
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    retired: int = 0
+    seconds: float = 0.0
+    files: list[FileReport] = field(default_factory=list)
+    findings: Counter = field(default_factory=Counter)  # (kind, rule) -> rows
+    examples: dict = field(default_factory=dict)  # (kind, rule) -> one example message
+    error: str | None = None
+
+    @property
+    def repaired(self) -> int:
+        return sum(n for (kind, _), n in self.findings.items() if kind == "repair")
+
+    @property
+    def warnings(self) -> int:
+        return sum(n for (kind, _), n in self.findings.items() if kind == "warning")
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.inserted + self.updated + self.unchanged + self.rejected
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.read / self.seconds if self.seconds else 0.0
+
+    def as_json(self) -> dict:
+        return {
+            "files": [f.__dict__ for f in self.files],
+            "findings": [{"kind": k, "rule": r, "rows": n, "example": self.examples.get((k, r))}
+                         for (k, r), n in sorted(self.findings.items())],
+            "seconds": round(self.seconds, 3),
+        }

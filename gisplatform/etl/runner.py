@@ -1,0 +1,279 @@
+"""Run one ETL job: read → transform → validate → stage → merge, all in one transaction.
+
+The run either commits completely (data, history, quarantine, issues, run record) or leaves every table as it
+was; only the run log keeps a ``failed`` record of the attempt, with the error. Unchanged source rows (same source
+hash as a stored row) are recognised before any parsing, so a re-run of a barely changed file is cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import adbc_driver_postgresql.dbapi as adbc
+import numpy as np
+import pyarrow as pa
+import shapely
+
+import gisplatform
+from gisplatform.codes import load_code_tables
+from gisplatform.config import settings
+from gisplatform.db.engine import engine, libpq_dsn
+from gisplatform.etl.jobs import Job
+from gisplatform.etl.report import FileReport, RunReport
+from gisplatform.layers import Layer, get_layer
+from gisplatform.load.merge import merge
+from gisplatform.load.runlog import RunLog, finish_sql
+from gisplatform.load.staging import Staging
+from gisplatform.sources import open_reader
+from gisplatform.sources.base import SourceError
+from gisplatform.sources.derived import DerivedReader
+from gisplatform.transform import pipeline
+from gisplatform.transform.hashing import seed_of
+from gisplatform.validate import RuleContext, rules_for, run_row_rules
+from gisplatform.validate.codes import AdminUnitIndex
+
+DEFAULT_BATCH_SIZE = 50_000
+Progress = Callable[[str, int, int | None], None]  # (stage, rows done in this step, total rows or None)
+
+
+class EtlError(RuntimeError):
+    """A run that failed; the message says what went wrong and what to do. Nothing was changed."""
+
+    def __init__(self, message: str, run_id: int | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    display: str
+    sha256: str
+    size: int
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(settings().project_dir))
+    except ValueError:
+        return str(path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def source_files(job: Job) -> list[SourceFile]:
+    paths = job.files()
+    related = [p for p in job.options.related.values() if p and p.exists() and p not in paths]
+    return [SourceFile(p, _display(p), _sha256(p), p.stat().st_size) for p in paths + related]
+
+
+def _fingerprint(layer: Layer, job: Job) -> bytes:
+    """Seed of the source hash: any change to the layer definition, job options or code skips nothing."""
+    definition = layer.path.read_text(encoding="utf-8") if layer.path else layer.name
+    codes = "".join(p.read_text(encoding="utf-8") for p in sorted(settings().codes_dir.glob("*.csv")))
+    return seed_of(definition, codes, json.dumps(job.describe_options(), sort_keys=True, default=str),
+                   gisplatform.__version__)
+
+
+def _rule_context(connection, layer: Layer, job: Job) -> RuleContext:
+    code_tables = load_code_tables(connection)
+    ctx = RuleContext(code_tables=code_tables, today=np.datetime64("today", "D"), fixes=job.fixes)
+    if any(r.rule == "commune_valid_at_date" and r.repair for r in layer.rules):
+        ctx.admin_units = _admin_unit_index(connection)
+    return ctx
+
+
+def _admin_unit_index(connection) -> AdminUnitIndex | None:
+    import sqlalchemy as sa
+
+    rows = connection.execute(sa.text(
+        "SELECT code, valid_from, valid_to, ST_AsBinary(geom) FROM data.admin_units WHERE retired_at IS NULL")).all()
+    if not rows:
+        return None
+    codes, starts, ends, wkb = zip(*rows)
+    return AdminUnitIndex(np.array(codes, dtype=object), np.array(starts, dtype="datetime64[D]"),
+                          np.array([e if e else np.datetime64("NaT") for e in ends], dtype="datetime64[D]"),
+                          shapely.from_wkb(np.array(wkb, dtype=object)))
+
+
+def _live_source_hashes(cursor, layer: Layer) -> np.ndarray:
+    cursor.execute(f"SELECT source_hash FROM {layer.qualified_table} WHERE retired_at IS NULL "
+                   "AND source_hash IS NOT NULL")
+    return np.sort(cursor.fetch_arrow_table().column(0).to_numpy())
+
+
+class _Run:
+    """The state of one run while it streams files into staging."""
+
+    def __init__(self, job: Job, layer: Layer, report: RunReport, cursor, ctx: RuleContext, seed: bytes,
+                 batch_size: int, progress: Progress | None):
+        self.job, self.layer, self.report, self.cursor, self.ctx = job, layer, report, cursor, ctx
+        self.seed, self.batch_size, self.progress = seed, batch_size, progress
+        self.row_rules, self.set_rules = rules_for(layer)
+        self.known = _live_source_hashes(cursor, layer)
+        self.skipped: list[np.ndarray] = []
+        self.staging = Staging(cursor, layer, report.run_id).create()
+        self.extra_rejects = 0
+
+    def _skippable(self, hashes: np.ndarray) -> np.ndarray:
+        """Rows identical to a stored live row; repeats of a row already skipped are processed (duplicates)."""
+        known = np.isin(hashes, self.known)
+        first = np.zeros(len(hashes), dtype=bool)
+        first[np.unique(hashes, return_index=True)[1]] = True
+        already = np.isin(hashes, np.concatenate(self.skipped)) if self.skipped else np.zeros(len(hashes), bool)
+        return known & first & ~already
+
+    def load_file(self, source: SourceFile) -> None:
+        options, note = self.job.options_for(source.path)
+        reader = open_reader(source.path, self.layer, options, self.job.reader)
+        self.load_reader(reader, source.display, options, note)
+
+    def load_reader(self, reader, display: str, options, note: str | None = None) -> None:
+        file_report = FileReport(display, note=note)
+        self.report.files.append(file_report)
+        total = reader.info().feature_count
+        plan = None
+        for batch in reader.batches(self.batch_size):
+            if plan is None:
+                plan = pipeline.plan_file(reader, batch, self.layer, options, display)
+                file_report.plan = plan.describe()
+            self._load_batch(batch, plan, file_report)
+            if self.progress:
+                self.progress(f"reading {display}", len(batch), total)
+        if hasattr(reader, "orphan_corners"):
+            self._reject_orphans(reader)
+
+    def _load_batch(self, batch, plan, file_report: FileReport) -> None:
+        hashes = pipeline.source_hashes(batch, self.seed)
+        skip = self._skippable(hashes)
+        file_report.rows += len(batch)
+        file_report.skipped_unchanged += int(skip.sum())
+        self.report.read += len(batch)
+        if skip.any():
+            self.skipped.append(hashes[skip])
+            batch, hashes = pipeline.subset(batch, ~skip), hashes[~skip]
+        if not len(batch):
+            return
+        layer_batch = pipeline.transform(batch, plan, self.layer, hashes, self.ctx.today)
+        run_row_rules(layer_batch, self.row_rules, self.ctx)
+        pipeline.finish(layer_batch, self.ctx)
+        self.staging.append(layer_batch)
+
+    def _reject_orphans(self, reader) -> None:
+        """Corner-table rows whose licence is not in the register: accounted for as rejected source rows."""
+        for licence_no, lines, corner_file in _orphans(reader):
+            self.cursor.execute(
+                "INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, message) "
+                "VALUES ($1, $2, $3, $4, $5, 'orphan_corners', $6)",
+                (self.report.run_id, self.layer.name, corner_file, int(lines[0]), f"licence_no={licence_no}",
+                 f"corner-table lines {', '.join(map(str, lines))} belong to licence {licence_no}, which is not in "
+                 "the register: add the licence to the register or correct the licence number"))
+            self.report.read += 1
+            self.extra_rejects += 1
+
+    def merge(self) -> None:
+        self.staging.append_seen(np.concatenate(self.skipped) if self.skipped else np.zeros(0, np.int64))
+        if self.progress:
+            self.progress("merging", 0, None)
+        counts = merge(self.cursor, self.staging, self.layer, self.set_rules, self.job.full_snapshot)
+        skipped = sum(f.skipped_unchanged for f in self.report.files)
+        r = self.report
+        r.inserted, r.updated, r.retired = counts.inserted, counts.updated, counts.retired
+        r.rejected = counts.rejected + self.extra_rejects
+        r.unchanged = counts.unchanged + skipped
+        self.staging.drop()
+
+
+def _orphans(reader):
+    corner_file = _display(Path(getattr(reader, "corners_path", reader.path)))
+    for licence_no, lines in reader.orphan_corners():
+        yield licence_no, lines, corner_file
+
+
+def _findings(cursor, run_id: int, report: RunReport) -> None:
+    cursor.execute(
+        "SELECT 'error' AS kind, rule, count(DISTINCT (file, row_number)), min(message) FROM etl.rejects "
+        "WHERE run_id = $1 GROUP BY rule UNION ALL "
+        "SELECT kind, rule, count(DISTINCT (file, row_number)), min(message) FROM etl.issues WHERE run_id = $1 "
+        "GROUP BY kind, rule", (run_id,))
+    for kind, rule, rows, example in cursor.fetchall():
+        report.findings[(kind, rule)] = rows
+        report.examples[(kind, rule)] = example
+
+
+def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATCH_SIZE,
+            progress: Progress | None = None) -> RunReport:
+    """Run a job to completion. Raises EtlError (nothing changed) or RunLocked (another run holds the layer)."""
+    layer = get_layer(job.layer)
+    started = time.perf_counter()
+    files = [] if job.derive_from else source_files(job)
+    checksum = hashlib.sha256("".join(f.sha256 for f in files).encode()).hexdigest() if files else None
+    log = RunLog()
+    try:
+        record = log.start(job.name, layer.name, job.mode, trigger, job.describe_options(),
+                           [{"file": f.display, "sha256": f.sha256, "bytes": f.size} for f in files], checksum)
+        report = RunReport(record.run_id, job.name, layer.name, job.mode)
+        try:
+            _execute(job, layer, files, report, batch_size, progress)
+        except Exception as exc:  # noqa: BLE001 - every failure is logged, then reported
+            message = _explain(exc)
+            log.fail(message)
+            raise EtlError(message, record.run_id) from exc
+        report.seconds = time.perf_counter() - started
+        return report
+    finally:
+        log.close()
+
+
+def _execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
+             progress: Progress | None) -> None:
+    with engine().connect() as sa_connection:
+        ctx = _rule_context(sa_connection, layer, job)
+    seed = _fingerprint(layer, job)
+    with closing(adbc.connect(libpq_dsn(), autocommit=False)) as connection, closing(connection.cursor()) as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress)
+        if job.derive_from:
+            reader = DerivedReader(layer)
+            run.load_reader(reader, reader.path, reader.options)
+        else:
+            for source in files:
+                if source.path in job.options.related.values():
+                    continue  # read through its register (e.g. the corner table)
+                run.load_file(source)
+        run.merge()
+        _findings(cursor, report.run_id, report)
+        report.status = "succeeded"
+        if not report.balanced:
+            raise RuntimeError(f"row accounting does not balance: read {report.read} ≠ inserted {report.inserted} + "
+                               f"updated {report.updated} + unchanged {report.unchanged} + rejected {report.rejected}")
+        cursor.execute(finish_sql(report.run_id), (report.read, report.inserted, report.updated, report.unchanged,
+                                                  report.rejected, report.retired, report.repaired, report.warnings,
+                                                  json.dumps(report.as_json(), ensure_ascii=False, default=str)))
+        connection.commit()
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, (SourceError, ValueError)):
+        return str(exc)
+    text = str(exc).strip() or type(exc).__name__
+    # database errors echo the whole statement: keep the server's message and hint, not our SQL
+    kept = []
+    for line in text.splitlines():
+        if line.lstrip().startswith(("LINE ", "QUERY:", "CONTEXT:")) or line.strip() == "^":
+            continue
+        kept.append(line)
+        if len("\n".join(kept)) > 600:
+            break
+    return f"{type(exc).__name__}: " + "\n".join(kept).replace("NOT_FOUND: Failed to prepare query: ", "")

@@ -1,0 +1,135 @@
+"""One set-based merge of the staging table into the layer's tables, inside the run's transaction.
+
+For each accepted staged row, by natural key:
+  * new key                         → INSERT, version 1;
+  * same key, different row hash    → the current version is copied to history (valid until now), then UPDATE;
+  * same key, retired earlier       → the retired version goes to history (valid until its retirement), UPDATE;
+  * same key, same hash and flags   → untouched (no write, no new version).
+In a full snapshot, a live feature whose key is not in the source at all is retired (``retired_at``), never
+deleted. Rejected rows go to the quarantine (``etl.rejects``), one row per reason; warnings and repairs on
+written rows go to ``etl.issues``.
+
+All statements use data-modifying CTEs so history, update and insert read one snapshot of the table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gisplatform.layers import Layer
+from gisplatform.load.staging import Staging, quote
+from gisplatform.validate.base import SetRule
+from gisplatform.validate.sets import key_equal, key_text
+
+VERSION_COLUMNS = ("geom", "qa_flags", "source_file", "source_row", "source_raw", "source_hash", "row_hash")
+
+
+@dataclass
+class MergeCounts:
+    processed: int = 0  # staged rows (accepted + rejected)
+    rejected: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0  # accepted but identical to the stored version
+    retired: int = 0
+    history: int = 0
+
+
+def _fields(layer: Layer) -> list[str]:
+    return [quote(f.name) for f in layer.fields]
+
+
+def _staged_value(column: str) -> str:
+    """How a staging column becomes a stored one (staging keeps JSON and arrays as text)."""
+    return {
+        "qa_flags": "c.qa_flags::text[]",
+        "source_raw": "c.source_raw::jsonb",
+        "source_file": "c.src_file",
+        "source_row": "c.src_row",
+    }.get(column, f"c.{column}")
+
+
+def quarantine_sql(staging: Staging, layer: Layer) -> str:
+    return f"""
+        INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, field, message, raw_record)
+        SELECT {staging.run_id}, '{layer.name}', s.src_file, s.src_row, {key_text('s', layer.natural_key)},
+               e->>'rule', e->>'field', e->>'message', s.raw_record::jsonb
+        FROM {staging.table} s, jsonb_array_elements(s.errors::jsonb) e
+        WHERE s.errors IS NOT NULL"""
+
+
+def upsert_sql(staging: Staging, layer: Layer) -> str:
+    data, hist = layer.qualified_table, layer.history_table
+    fields = _fields(layer)
+    key = layer.natural_key
+    targets = fields + list(VERSION_COLUMNS)
+    sources = [f"c.{f}" for f in fields] + [_staged_value(c) for c in VERSION_COLUMNS]
+    stored = ", ".join(targets)
+    from_staging = ", ".join(sources)
+    set_clause = ", ".join(f"{t} = {v}" for t, v in zip(targets, sources))
+    return f"""
+        WITH incoming AS (
+            SELECT * FROM {staging.table} WHERE errors IS NULL
+        ), changed AS (
+            SELECT c.*, d.fid AS d_fid
+            FROM incoming c LEFT JOIN {data} d ON {key_equal('d', 'c', key)}
+            WHERE d.fid IS NULL OR d.row_hash <> c.row_hash OR d.retired_at IS NOT NULL
+               OR d.qa_flags IS DISTINCT FROM c.qa_flags::text[]
+        ), to_history AS (
+            INSERT INTO {hist} (fid, {stored}, version, version_start, run_id, version_end, ended_by_run, retired)
+            SELECT d.fid, {", ".join(f"d.{c}" for c in fields)}, {", ".join(f"d.{c}" for c in VERSION_COLUMNS)},
+                   d.version, d.version_start, d.run_id, coalesce(d.retired_at, now()), {staging.run_id},
+                   d.retired_at IS NOT NULL
+            FROM {data} d JOIN changed c ON c.d_fid = d.fid
+            RETURNING 1
+        ), updated AS (
+            UPDATE {data} d SET {set_clause}, version = d.version + 1, version_start = now(),
+                   run_id = {staging.run_id}, retired_at = NULL
+            FROM changed c WHERE d.fid = c.d_fid
+            RETURNING c.sid
+        ), inserted AS (
+            INSERT INTO {data} ({stored}, version, version_start, run_id)
+            SELECT {from_staging}, 1, now(), {staging.run_id} FROM changed c WHERE c.d_fid IS NULL
+            RETURNING 1
+        ), issues AS (
+            INSERT INTO etl.issues (run_id, layer, file, row_number, natural_key, rule, field, message, kind)
+            SELECT {staging.run_id}, '{layer.name}', c.src_file, c.src_row, {key_text('c', key)},
+                   n->>'rule', n->>'field', n->>'message', CASE WHEN n->>'kind' = 'repair' THEN 'repair'
+                   ELSE 'warning' END
+            FROM changed c, jsonb_array_elements(c.notes::jsonb) n
+            WHERE c.notes IS NOT NULL
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM incoming), (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated),
+               (SELECT count(*) FROM to_history), (SELECT count(*) FROM issues)"""
+
+
+def retire_sql(staging: Staging, layer: Layer) -> str:
+    """Full snapshot: retire live features whose key the source no longer has (rejected rows count as present)."""
+    key = layer.natural_key
+    return f"""
+        WITH gone AS (
+            UPDATE {layer.qualified_table} d SET retired_at = now()
+            WHERE d.retired_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM {staging.table} s WHERE {key_equal('s', 'd', key)})
+              AND NOT EXISTS (SELECT 1 FROM {staging.seen_table} u WHERE u.source_hash = d.source_hash)
+            RETURNING 1)
+        SELECT count(*) FROM gone"""
+
+
+def merge(cursor, staging: Staging, layer: Layer, set_rules: list[SetRule], full_snapshot: bool) -> MergeCounts:
+    counts = MergeCounts(processed=staging.rows)
+    for rule in set_rules:
+        kwargs = {"incremental": not full_snapshot} if rule.name == "overlaps" else {}
+        for statement in rule.statements(staging.table, staging.seen_table, layer.qualified_table, **kwargs):
+            cursor.execute(statement)
+    cursor.execute(f"ANALYZE {staging.table}")
+    cursor.execute(quarantine_sql(staging, layer))
+    cursor.execute(f"SELECT count(*) FROM {staging.table} WHERE errors IS NOT NULL")
+    counts.rejected = cursor.fetchone()[0]
+    cursor.execute(upsert_sql(staging, layer))
+    incoming, counts.inserted, counts.updated, counts.history, _ = cursor.fetchone()
+    counts.unchanged = incoming - counts.inserted - counts.updated
+    if full_snapshot:
+        cursor.execute(retire_sql(staging, layer))
+        counts.retired = cursor.fetchone()[0]
+    return counts

@@ -1,0 +1,66 @@
+"""What every rule gets: its configuration, the layer, and the run's context."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gisplatform.codes import CodeTable
+from gisplatform.layers import Layer, Rule
+from gisplatform.transform.batch import Issue, IssueKind, LayerBatch
+
+
+@dataclass
+class RuleContext:
+    code_tables: dict[str, CodeTable]
+    today: np.datetime64
+    fixes: frozenset[str] = frozenset()  # repairs the job declared (swap_xy, from_utm48, ...)
+    admin_units: "AdminUnitIndex | None" = None  # noqa: F821 - set by the runner when admin units are loaded
+    notes: list[str] = field(default_factory=list)
+
+
+class RowRule:
+    """A rule checked batch by batch. Subclasses implement ``check``."""
+
+    def __init__(self, rule: Rule, layer: Layer):
+        self.rule = rule
+        self.layer = layer
+        self.name = rule.rule
+
+    @property
+    def failure_kind(self) -> IssueKind:
+        return "error" if self.rule.severity == "error" else "warning"
+
+    def param(self, name: str, default=None):
+        return self.rule.params.get(name, default)
+
+    def check(self, batch: LayerBatch, ctx: RuleContext) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def fail_row(self, batch: LayerBatch, index: int, message: str, field: str | None = None) -> None:
+        batch.issues.add(index, Issue(self.name, self.failure_kind, message, field))
+
+    def repaired_row(self, batch: LayerBatch, index: int, message: str, field: str | None = None) -> None:
+        batch.issues.add(index, Issue(self.name, "repair", message, field))
+
+    def fail(self, batch: LayerBatch, mask: np.ndarray, messages, field: str | None = None) -> int:
+        return batch.issues.add_where(mask, self.name, self.failure_kind, messages, field)
+
+    def repaired(self, batch: LayerBatch, mask: np.ndarray, messages, field: str | None = None) -> int:
+        return batch.issues.add_where(mask, self.name, "repair", messages, field)
+
+
+class SetRule:
+    """A rule over all rows of a run, evaluated in SQL on the staging table (see gisplatform.load.merge)."""
+
+    def __init__(self, rule: Rule, layer: Layer):
+        self.rule = rule
+        self.layer = layer
+        self.name = rule.rule
+
+    def param(self, name: str, default=None):
+        return self.rule.params.get(name, default)
+
+    @property
+    def failure_kind(self) -> IssueKind:
+        return "error" if self.rule.severity == "error" else "warning"
