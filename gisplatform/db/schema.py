@@ -142,6 +142,21 @@ def code_table_files() -> dict[str, list[str]]:
     return tables
 
 
+def _row_reference() -> list[sa.Column]:
+    """Columns that locate a source row of a run (shared by the quarantine and the issues log)."""
+    return [
+        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey(f"{ETL_SCHEMA}.runs.run_id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("layer", sa.Text(), nullable=False),
+        sa.Column("file", sa.Text()),
+        sa.Column("row_number", sa.Integer()),
+        sa.Column("natural_key", sa.Text()),
+        sa.Column("rule", sa.Text(), nullable=False),
+        sa.Column("field", sa.Text()),
+        sa.Column("message", sa.Text(), nullable=False),
+    ]
+
+
 def _etl_tables(metadata: sa.MetaData) -> None:
     counts = [sa.Column(c, sa.BigInteger(), nullable=False, server_default="0") for c in (
         "read", "inserted", "updated", "unchanged", "rejected", "retired", "repaired", "warnings")]
@@ -168,22 +183,11 @@ def _etl_tables(metadata: sa.MetaData) -> None:
         schema=ETL_SCHEMA,
         comment="One row per ETL run, whatever triggered it",
     )
-    row_ref = [
-        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey(f"{ETL_SCHEMA}.runs.run_id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("layer", sa.Text(), nullable=False),
-        sa.Column("file", sa.Text()),
-        sa.Column("row_number", sa.Integer()),
-        sa.Column("natural_key", sa.Text()),
-        sa.Column("rule", sa.Text(), nullable=False),
-        sa.Column("field", sa.Text()),
-        sa.Column("message", sa.Text(), nullable=False),
-    ]
     rejects = sa.Table(
         "rejects",
         metadata,
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), primary_key=True),
-        *[c.copy() for c in row_ref],
+        *_row_reference(),
         sa.Column("raw_record", JSONB(), comment="the source row as read (may hold personal data: internal only)"),
         schema=ETL_SCHEMA,
         comment="Quarantine: source rows rejected by a rule, with the reason",
@@ -193,7 +197,7 @@ def _etl_tables(metadata: sa.MetaData) -> None:
         "issues",
         metadata,
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), primary_key=True),
-        *[c.copy() for c in row_ref],
+        *_row_reference(),
         sa.Column("kind", sa.Text(), nullable=False),
         sa.CheckConstraint("kind in ('warning', 'repair')", name="issues_kind"),
         schema=ETL_SCHEMA,

@@ -22,7 +22,8 @@ class RequiredFields(RowRule):
         for f in self.layer.source_fields:
             if not f.required:
                 continue
-            empty = missing_mask(batch.values[f.name]) & ~batch.parse_failures.get(f.name, False)
+            unreadable = batch.parse_failures.get(f.name, np.zeros(len(batch), dtype=bool))
+            empty = missing_mask(batch.values[f.name]) & ~unreadable
             self.fail(batch, empty, f"required field {f.name} ({f.title.en} / {f.title.vi}) is empty", f.name)
 
 

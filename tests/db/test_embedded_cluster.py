@@ -1,0 +1,24 @@
+"""With no server and no URL, the platform starts its own cluster from the installed binaries."""
+from __future__ import annotations
+
+import psycopg2
+
+from gisplatform.db.cluster import EmbeddedCluster
+
+
+def test_embedded_cluster_initialises_starts_and_has_postgis(tmp_path):
+    cluster = EmbeddedCluster(tmp_path / "pgcluster", port=54391)
+    try:
+        cluster.ensure_running()
+        assert cluster.is_running()
+        connection = psycopg2.connect(host="127.0.0.1", port=54391, user="postgres", dbname="postgres")
+        connection.autocommit = True
+        with connection.cursor() as cur:
+            cur.execute("CREATE EXTENSION postgis")
+            cur.execute("SELECT postgis_lib_version()")
+            assert cur.fetchone()[0].startswith("3.")
+        connection.close()
+        cluster.ensure_running()  # idempotent
+    finally:
+        cluster.stop()
+    assert not cluster.is_running()

@@ -1,0 +1,125 @@
+"""Reconciliation against the real database: insert, unchanged, update with history, retire, reappear."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from gisplatform.etl.jobs import one_off_job
+from gisplatform.etl.runner import run_job
+from tests.builders import parcel, parcels, write_parcels
+
+
+def load(path, mode="full"):
+    return run_job(one_off_job("cadastral_parcels", path, None, "auto", mode))
+
+
+def rows(db, sql, **params):
+    with db.connect() as connection:
+        return connection.execute(sa.text(sql), params).all()
+
+
+def test_first_load_inserts_every_valid_row(db, tmp_path):
+    report = load(write_parcels(tmp_path / "p.gpkg", parcels(5)))
+    assert (report.read, report.inserted, report.updated, report.unchanged, report.rejected) == (5, 5, 0, 0, 0)
+    assert rows(db, "SELECT count(*), min(version), max(version) FROM data.cadastral_parcels")[0] == (5, 1, 1)
+    assert rows(db, "SELECT count(*) FROM history.cadastral_parcels")[0][0] == 0
+
+
+def test_second_run_of_the_same_file_changes_nothing(db, tmp_path):
+    path = write_parcels(tmp_path / "p.gpkg", parcels(5))
+    load(path)
+    before = rows(db, "SELECT fid, xmin::text, version, row_hash FROM data.cadastral_parcels ORDER BY fid")
+    report = load(path)
+    assert (report.read, report.inserted, report.updated, report.unchanged, report.rejected, report.retired) == \
+        (5, 0, 0, 5, 0, 0)
+    assert report.files[0].skipped_unchanged == 5  # recognised from the source hash, before any parsing
+    # untouched: same tuple versions (xmin), no history
+    assert rows(db, "SELECT fid, xmin::text, version, row_hash FROM data.cadastral_parcels ORDER BY fid") == before
+    assert rows(db, "SELECT count(*) FROM history.cadastral_parcels")[0][0] == 0
+
+
+def test_a_changed_row_is_updated_and_its_old_version_kept(db, tmp_path):
+    load(write_parcels(tmp_path / "a.gpkg", parcels(3)))
+    changed = parcels(3)
+    changed[1] = parcel(1, MDSD="CLN", TENCHU="Hoàng Thị Mới")
+    report = load(write_parcels(tmp_path / "b.gpkg", changed))
+    assert (report.inserted, report.updated, report.unchanged) == (0, 1, 2)
+    current = rows(db, "SELECT land_use_codes, user_name, version FROM data.cadastral_parcels WHERE parcel_no = '2'")
+    assert current == [("CLN", "Hoàng Thị Mới", 2)]
+    old = rows(db, "SELECT land_use_codes, version, version_start < version_end, retired, ended_by_run "
+                   "FROM history.cadastral_parcels")
+    assert old == [("ONT+CLN", 1, True, False, report.run_id)]
+
+
+def test_full_snapshot_retires_missing_rows_and_incremental_does_not(db, tmp_path):
+    load(write_parcels(tmp_path / "a.gpkg", parcels(4)))
+    fewer = write_parcels(tmp_path / "b.gpkg", parcels(3))
+    assert load(fewer, mode="incremental").retired == 0
+    report = load(fewer, mode="full")
+    assert report.retired == 1
+    assert rows(db, "SELECT parcel_no, retired_at IS NOT NULL FROM data.cadastral_parcels ORDER BY fid") == [
+        ("1", False), ("2", False), ("3", False), ("4", True)]  # retired, not deleted
+
+
+def test_a_retired_row_that_comes_back_is_reactivated_with_its_gap_in_history(db, tmp_path):
+    load(write_parcels(tmp_path / "a.gpkg", parcels(2)))
+    load(write_parcels(tmp_path / "b.gpkg", parcels(1)))
+    report = load(write_parcels(tmp_path / "c.gpkg", parcels(2)))
+    assert report.updated == 1
+    assert rows(db, "SELECT retired_at, version FROM data.cadastral_parcels WHERE parcel_no = '2'") == [(None, 2)]
+    (retired, version_end_is_retirement), = rows(
+        db, "SELECT h.retired, h.version_end < d.version_start FROM history.cadastral_parcels h "
+            "JOIN data.cadastral_parcels d USING (fid)")
+    assert retired and version_end_is_retirement
+
+
+def test_rejected_rows_are_quarantined_with_their_reason_and_counted(db, tmp_path):
+    source = parcels(4)
+    source[2] = parcel(2, MDSD="XYZ")
+    report = load(write_parcels(tmp_path / "p.gpkg", source))
+    assert (report.read, report.inserted, report.rejected) == (4, 3, 1)
+    assert report.balanced
+    (file, row, rule, field, message, raw), = rows(
+        db, "SELECT file, row_number, rule, field, message, raw_record FROM etl.rejects")
+    assert file.endswith("p.gpkg") and row == 3 and rule == "codes_valid_at_date" and field == "land_use_codes"
+    assert "XYZ" in message
+    assert raw["MDSD"] == "XYZ" and raw["geometry"].startswith("POLYGON")
+
+
+def test_a_rejected_row_keeps_the_loaded_version_of_its_key(db, tmp_path):
+    """A bad new version must not retire (or overwrite) the good one already published."""
+    load(write_parcels(tmp_path / "a.gpkg", parcels(2)))
+    source = parcels(2)
+    source[1] = parcel(1, MDSD="XYZ")
+    report = load(write_parcels(tmp_path / "b.gpkg", source))
+    assert (report.rejected, report.retired, report.updated) == (1, 0, 0)
+    assert rows(db, "SELECT land_use_codes, retired_at FROM data.cadastral_parcels WHERE parcel_no = '2'") == [
+        ("ONT+CLN", None)]
+
+
+def test_a_duplicate_of_an_unchanged_row_is_rejected(db, tmp_path):
+    """The first copy is skipped as unchanged before parsing; the new copy must still be caught as a duplicate."""
+    load(write_parcels(tmp_path / "a.gpkg", parcels(2)))
+    source = parcels(2) + [parcel(5, SOTHUA="1")]  # same sheet and number as row 1, other geometry
+    report = load(write_parcels(tmp_path / "b.gpkg", source))
+    assert (report.unchanged, report.rejected) == (2, 1)
+    (message,), = rows(db, "SELECT message FROM etl.rejects")
+    assert "duplicate natural key" in message and "loaded unchanged" in message
+
+
+def test_warnings_are_flagged_on_the_row_and_logged(db, tmp_path):
+    source = parcels(2)
+    source[0] = parcel(0, DIENTICH=700.0)  # geometry measures 600 m²
+    report = load(write_parcels(tmp_path / "p.gpkg", source))
+    assert report.inserted == 2 and report.findings[("warning", "area_matches_geometry")] == 1
+    flags = rows(db, "SELECT qa_flags FROM data.cadastral_parcels WHERE parcel_no = '1'")[0][0]
+    assert "warning:area_matches_geometry" in flags
+    assert rows(db, "SELECT rule, row_number FROM etl.issues WHERE rule = 'area_matches_geometry'") == [
+        ("area_matches_geometry", 1)]
+
+
+def test_run_log_records_counts_checksum_and_status(db, tmp_path):
+    report = load(write_parcels(tmp_path / "p.gpkg", parcels(3)))
+    (status, read, inserted, checksum, sources), = rows(
+        db, "SELECT status, read, inserted, source_checksum, sources FROM etl.runs WHERE run_id = :r", r=report.run_id)
+    assert (status, read, inserted) == ("succeeded", 3, 3)
+    assert len(checksum) == 64 and len(sources[0]["sha256"]) == 64
