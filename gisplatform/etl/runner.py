@@ -103,8 +103,8 @@ def _admin_unit_index(connection) -> AdminUnitIndex | None:
         return None
     codes, starts, ends, wkb = zip(*rows)
     return AdminUnitIndex(np.array(codes, dtype=object), np.array(starts, dtype="datetime64[D]"),
-                          np.array([e if e else np.datetime64("NaT") for e in ends], dtype="datetime64[D]"),
-                          shapely.from_wkb(np.array(wkb, dtype=object)))
+                          np.array([e if e else np.datetime64("NaT", "D") for e in ends], dtype="datetime64[D]"),
+                          shapely.from_wkb(np.array([bytes(w) for w in wkb], dtype=object)))
 
 
 def _live_source_hashes(cursor, layer: Layer) -> np.ndarray:

@@ -89,6 +89,7 @@ def upsert_sql(staging: Staging, layer: Layer) -> str:
         ), inserted AS (
             INSERT INTO {data} ({stored}, version, version_start, run_id)
             SELECT {from_staging}, 1, now(), {staging.run_id} FROM changed c WHERE c.d_fid IS NULL
+            ORDER BY c.sid  -- new features get ids in source order
             RETURNING 1
         ), issues AS (
             INSERT INTO etl.issues (run_id, layer, file, row_number, natural_key, rule, field, message, kind)

@@ -1,0 +1,136 @@
+"""Load benchmark: our validated ETL against Debian's ogr2ogr on the same 1,000,000-parcel file, in one run.
+
+    .venv/bin/python bench/load.py [--parcels 1000000] [--keep]
+
+Steps (each timed with wall clock; peak memory of our process from getrusage):
+  1. generate (once, cached in bench/data/) a single GeoPackage of N parcels and a copy with 1 % changed;
+  2. ogr2ogr loads the file into PostGIS (reprojection to EPSG:4326 and a GiST index, as a plain load does);
+  3. `gisplatform etl load` loads it with every validation rule, history and quarantine (fresh tables);
+  4. `gisplatform etl load` re-runs with the 1 %-changed file (incremental work only);
+then prints the figures and appends them to bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV_BIN = Path(sys.executable).parent
+DATA = HERE / "data"
+DATABASE = "gisplatform_bench"
+SERVER = os.environ.get("GISPLATFORM_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432")
+
+
+def sh(cmd: list[str], env: dict | None = None, quiet: bool = True) -> float:
+    """Run a command, return its wall time; fail loudly with its output."""
+    started = time.perf_counter()
+    result = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=quiet, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"command failed ({result.returncode}): {' '.join(cmd)}\n{result.stdout}\n{result.stderr}")
+    return time.perf_counter() - started
+
+
+def measured(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """Run a command in a child that reports its own peak RSS: (seconds, peak MiB, stdout)."""
+    probe = ("import resource, subprocess, sys, time, json;"
+             "t = time.perf_counter(); r = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+             "s = time.perf_counter() - t;"
+             "print(json.dumps({'rc': r.returncode, 's': s, 'kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
+             "'out': r.stdout[-4000:], 'err': r.stderr[-4000:]}))")
+    result = subprocess.run([sys.executable, "-c", probe, *cmd], env={**os.environ, **env}, capture_output=True,
+                            text=True)
+    data = json.loads(result.stdout)
+    if data["rc"] != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{data['out']}\n{data['err']}")
+    return data["s"], data["kb"] / 1024, data["out"]
+
+
+def generate(parcels: int) -> tuple[Path, Path]:
+    base, changed = DATA / f"base_{parcels}", DATA / f"changed_{parcels}"
+    for folder, fraction in ((base, "0"), (changed, "0.01")):
+        target = folder / "cadastral" / "thua_dat.gpkg"
+        if not target.exists():
+            print(f"generating {folder.name} …", flush=True)
+            sh([str(VENV_BIN / "gisplatform"), "sample", "generate", "--out", str(folder), "--parcels", str(parcels),
+                "--single-file", "gpkg", "--parcels-only", "--change-fraction", fraction])
+    return base / "cadastral" / "thua_dat.gpkg", changed / "cadastral" / "thua_dat.gpkg"
+
+
+def reset_database(env: dict) -> None:
+    sh(["psql", f"{SERVER}/postgres", "-qc", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"])
+    sh([str(VENV_BIN / "gisplatform"), "db", "init"], env)
+
+
+def count(table: str) -> int:
+    out = subprocess.run(["psql", f"{SERVER}/{DATABASE}", "-Atc", f"SELECT count(*) FROM {table}"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip())
+
+
+def ogr2ogr(path: Path) -> float:
+    return sh(["ogr2ogr", "-f", "PostgreSQL", f"PG:host=127.0.0.1 user=postgres dbname={DATABASE}", str(path),
+               "-nln", "public.bench_ogr2ogr", "-lco", "GEOMETRY_NAME=geom", "-nlt", "PROMOTE_TO_MULTI",
+               "-t_srs", "EPSG:4326", "-gt", "65536", "-overwrite"])
+
+
+def our_load(path: Path, env: dict, mode: str = "full") -> tuple[float, float, dict]:
+    seconds, peak, _ = measured([str(VENV_BIN / "gisplatform"), "etl", "load", "cadastral_parcels", str(path),
+                                 "--crs", "EPSG:9215", "--mode", mode, "-q"], env)
+    out = subprocess.run(["psql", f"{SERVER}/{DATABASE}", "-Atc",
+                          "SELECT row_to_json(r) FROM (SELECT read, inserted, updated, unchanged, rejected, retired "
+                          "FROM etl.runs ORDER BY run_id DESC LIMIT 1) r"], capture_output=True, text=True, check=True)
+    return seconds, peak, json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parcels", type=int, default=1_000_000)
+    args = parser.parse_args()
+    env = {"GISPLATFORM_DATABASE_URL": f"{SERVER}/{DATABASE}"}
+    base, changed = generate(args.parcels)
+    reset_database(env)
+
+    print("ogr2ogr …", flush=True)
+    ogr_seconds = ogr2ogr(base)
+    ogr_rows = count("public.bench_ogr2ogr")
+    print("gisplatform full load …", flush=True)
+    full_seconds, full_peak, full_counts = our_load(base, env)
+    print("gisplatform re-run with 1 % changed …", flush=True)
+    rerun_seconds, rerun_peak, rerun_counts = our_load(changed, env)
+
+    ours_rate = full_counts["read"] / full_seconds
+    ogr_rate = ogr_rows / ogr_seconds
+    rows = [
+        ("ogr2ogr 3.6 (GPKG → PostGIS, reprojection to 4326, GiST index, no validation)", ogr_rows, ogr_seconds,
+         ogr_rate, None, "—"),
+        ("gisplatform full load (all rules, history, quarantine, WGS84 copy, 2 GiST indexes)", full_counts["read"],
+         full_seconds, ours_rate, full_peak, json.dumps(full_counts)),
+        ("gisplatform re-run, 1 % of parcels changed", rerun_counts["read"], rerun_seconds,
+         rerun_counts["read"] / rerun_seconds, rerun_peak, json.dumps(rerun_counts)),
+    ]
+    table = ["| step | rows | seconds | rows/s | peak RSS (MiB) | counts |", "|---|---:|---:|---:|---:|---|"]
+    for name, n, s, rate, peak, counts in rows:
+        table.append(f"| {name} | {n:,} | {s:.1f} | {rate:,.0f} | {'' if peak is None else f'{peak:,.0f}'} | {counts} |")
+    ratios = (f"- full load rate / ogr2ogr rate: **{ours_rate / ogr_rate:.2f}** (target ≥ 1.0)\n"
+              f"- full load time / 1 %-change re-run time: **{full_seconds / rerun_seconds:.1f}×** (target ≥ 10)\n"
+              f"- peak memory of the full load: **{full_peak:,.0f} MiB** (target < 2048)")
+    report = (f"\n## Load benchmark, {dt.datetime.now():%Y-%m-%d %H:%M} ({args.parcels:,} parcels)\n\n"
+              f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+              f"data: `{base.relative_to(ROOT)}` ({base.stat().st_size / 2**20:,.0f} MiB GeoPackage, EPSG:9215).\n\n"
+              + "\n".join(table) + "\n\n" + ratios + "\n")
+    print(report)
+    with (HERE / "RESULTS.md").open("a", encoding="utf-8") as fh:
+        fh.write(report)
+
+
+if __name__ == "__main__":
+    main()
