@@ -89,7 +89,7 @@ def _fingerprint(layer: Layer, job: Job) -> bytes:
 def _rule_context(connection, layer: Layer, job: Job) -> RuleContext:
     code_tables = load_code_tables(connection)
     ctx = RuleContext(code_tables=code_tables, today=np.datetime64("today", "D"), fixes=job.fixes)
-    if any(r.rule == "commune_valid_at_date" and r.repair for r in layer.rules):
+    if layer.name != "admin_units":  # boundaries, when loaded, place features in the province and communes
         ctx.admin_units = _admin_unit_index(connection)
     return ctx
 
@@ -243,6 +243,7 @@ def _execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport,
     seed = _fingerprint(layer, job)
     with closing(adbc.connect(libpq_dsn(), autocommit=False)) as connection, closing(connection.cursor()) as cursor:
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL jit = off")  # compiling the merge's large plans cost seconds, running them less
         run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress)
         if job.derive_from:
             reader = DerivedReader(layer)

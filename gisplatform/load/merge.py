@@ -119,11 +119,11 @@ def retire_sql(staging: Staging, layer: Layer) -> str:
 
 def merge(cursor, staging: Staging, layer: Layer, set_rules: list[SetRule], full_snapshot: bool) -> MergeCounts:
     counts = MergeCounts(processed=staging.rows)
+    staging.index()
     for rule in set_rules:
         kwargs = {"incremental": not full_snapshot} if rule.name == "overlaps" else {}
         for statement in rule.statements(staging.table, staging.seen_table, layer.qualified_table, **kwargs):
             cursor.execute(statement)
-    cursor.execute(f"ANALYZE {staging.table}")
     cursor.execute(quarantine_sql(staging, layer))
     cursor.execute(f"SELECT count(*) FROM {staging.table} WHERE errors IS NOT NULL")
     counts.rejected = cursor.fetchone()[0]

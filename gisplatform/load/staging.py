@@ -56,6 +56,19 @@ class Staging:
             self.cursor.adbc_ingest(f"run_{self.run_id}_seen", pa.table({"source_hash": pa.array(hashes, pa.int64())}),
                                     mode="append", db_schema_name="staging")
 
+    def index(self) -> None:
+        """Index the staged rows for the set rules and the merge, then gather statistics.
+
+        Must run before any UPDATE of the staging table: an index built over HOT-updated rows is not usable by
+        the transaction that built it (PostgreSQL's indcheckxmin), and the self-joins would scan instead.
+        """
+        key = ", ".join(quote(k) for k in self.layer.natural_key)
+        self.cursor.execute(f"CREATE INDEX ON {self.table} ({key})")
+        self.cursor.execute(f"CREATE INDEX ON {self.table} USING gist (geom)")
+        self.cursor.execute(f"CREATE INDEX ON {self.table} (sid)")
+        self.cursor.execute(f"ANALYZE {self.table}")
+        self.cursor.execute(f"ANALYZE {self.seen_table}")
+
     def drop(self) -> None:
         self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}, {self.seen_table}")
 

@@ -47,7 +47,8 @@ class SampleConfig:
     communes: tuple[str, ...] = ("06187", "06385", "06040")  # post-2025 communes whose parcels to generate
     parcels: int = 5000  # total over those communes (approximate; the manifest has the exact number)
     defect_rate: float = 0.01  # probability per row of each applicable defect class (0 = clean data)
-    defects: dict[str, float] = field(default_factory=dict)  # per-class overrides, e.g. {"duplicate_key": 0.0}
+    defects: dict[str,
+                  float] = field(default_factory=dict)  # per-class overrides, e.g. {"duplicate_key": 0.0}
     single_file: str | None = None  # "gpkg" | "shp": all parcels in one file (benchmarks)
     change_fraction: float = 0.0  # same data as with 0, but this fraction of parcels changed
     with_other_layers: bool = True  # admin units, mining, water
@@ -77,7 +78,8 @@ class _FixedGdalDate:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": self.old})
 
 
-def generate_sample(out_dir: Path, config: SampleConfig | None = None, progress: Progress | None = None) -> dict:
+def generate_sample(out_dir: Path, config: SampleConfig | None = None,
+                    progress: Progress | None = None) -> dict:
     """Generate the sample into ``out_dir`` (created; existing generated sub-folders are replaced).
 
     Returns the manifest, also written to ``out_dir/manifest.json``.
@@ -112,14 +114,16 @@ def generate_sample(out_dir: Path, config: SampleConfig | None = None, progress:
                                 for f in geo.water))
             over.append((sc.unit.district_code, x, y, on_river))
         licences = mining.build_licences(config.seed, geo, over)
-        parcel_licences = [cadastral.Licence(polygon=lic.polygon, issued=np.datetime64(lic.issued), holder=lic.holder,
+        parcel_licences = [cadastral.Licence(polygon=lic.polygon, issued=np.datetime64(lic.issued),
+                                             holder=lic.holder,
                                              sks=lic.kind != "sand") for lic in licences]
         if config.with_other_layers:
             report("admin_units", 0, 1)
             files.append(_write_admin(geo, out_dir))
             report("admin_units", 1, 1)
             report("mining", 0, 1)
-            mout = mining.tables(config.seed, licences, _rates(config, mining.DEFECTS), config.force_defects, as_of)
+            mout = mining.tables(config.seed, licences, _rates(config, mining.DEFECTS), config.force_defects,
+                                 as_of)
             mining.write_xlsx(mout, out_dir / mining.FILE, as_of)
             defects += mout.defects
             files.append(dict(path=mining.FILE, layer="mining_licences", format="XLSX",
@@ -131,11 +135,14 @@ def generate_sample(out_dir: Path, config: SampleConfig | None = None, progress:
             table = water.water_sources_table(geo)
             path = out_dir / water.SOURCES_FILE
             path.parent.mkdir(parents=True, exist_ok=True)
-            pyogrio.write_arrow(table, path, layer="nguon_nuoc", geometry_name="geometry", geometry_type="MultiPolygon",
+            pyogrio.write_arrow(table, path, layer="nguon_nuoc", geometry_name="geometry",
+                                geometry_type="MultiPolygon",
                                 crs="EPSG:9215")
-            files.append(dict(path=water.SOURCES_FILE, layer="water_sources", format="GPKG", gpkg_layer="nguon_nuoc",
+            files.append(dict(path=water.SOURCES_FILE, layer="water_sources", format="GPKG",
+                              gpkg_layer="nguon_nuoc",
                               rows=table.num_rows, encoding="utf-8", crs="EPSG:9215"))
-            rows, wdef = water.build_licences(config.seed, geo, _rates(config, water.DEFECTS), config.force_defects,
+            rows, wdef = water.build_licences(config.seed, geo, _rates(config, water.DEFECTS),
+                                              config.force_defects,
                                               as_of)
             water.write_csv(rows, out_dir / water.LICENCES_FILE)
             defects += wdef
@@ -168,6 +175,9 @@ def generate_sample(out_dir: Path, config: SampleConfig | None = None, progress:
             results.append(res)
             done += res.rows
             report("parcels", min(done, total_target), total_target)
+        if config.single_file == "shp" and results:
+            # the .cpg stays while appending (GDAL reads it to recode the next batch), then the plan applies
+            cadastral.finish_shapefile(out_dir / plan[0].path, cadastral.SINGLE_VARIANTS["shp"], config.as_of)
         files += _parcel_files(results, config)
         if config.crs_defect_files:
             report("crs_defects", 0, 1)
@@ -177,8 +187,8 @@ def generate_sample(out_dir: Path, config: SampleConfig | None = None, progress:
             report("crs_defects", 1, 1)
     report("manifest", 0, 1)
     manifest = _manifest(config, geo, plan, results, files, defects)
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str) + "\n",
-                                           encoding="utf-8")
+    text = json.dumps(manifest, ensure_ascii=False, indent=1, default=str) + "\n"
+    (out_dir / "manifest.json").write_text(text, encoding="utf-8")
     (out_dir / "README.md").write_text(_readme_text(manifest), encoding="utf-8")
     report("manifest", 1, 1)
     return manifest
@@ -198,12 +208,14 @@ def _write_admin(geo: Geography, out_dir: Path) -> dict:
     fields = [pa.field(k, v.type) for k, v in cols.items()]
     fields.append(pa.field("geometry", pa.binary(), metadata={b"ARROW:extension:name": b"geoarrow.wkb"}))
     geoms = np.array([u.geometry for u in units], dtype=object)
-    table = pa.Table.from_arrays(list(cols.values()) + [pa.array(shapely.to_wkb(geoms))], schema=pa.schema(fields))
+    table = pa.Table.from_arrays(list(cols.values()) + [pa.array(shapely.to_wkb(geoms))],
+                                 schema=pa.schema(fields))
     path = out_dir / ADMIN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     pyogrio.write_arrow(table, path, layer="don_vi_hanh_chinh", geometry_name="geometry",
                         geometry_type="MultiPolygon", crs="EPSG:9215")
-    return dict(path=ADMIN_FILE, layer="admin_units", format="GPKG", gpkg_layer="don_vi_hanh_chinh", rows=len(units),
+    return dict(path=ADMIN_FILE, layer="admin_units", format="GPKG", gpkg_layer="don_vi_hanh_chinh",
+                rows=len(units),
                 new_units=sum(u.valid_to is None for u in units),
                 predecessors=sum(u.valid_to is not None for u in units), encoding="utf-8", crs="EPSG:9215")
 
@@ -214,8 +226,8 @@ def _parcel_files(results: list[cadastral.FileResult], config: SampleConfig) -> 
     infos = [r.info for r in results if r.rows]
     if not infos:
         return []
-    merged = {k: v for k, v in infos[0].items() if k not in ("survey_commune", "survey_commune_name", "commune",
-                                                               "commune_name", "rows", "sheets")}
+    per_file = ("survey_commune", "survey_commune_name", "commune", "commune_name", "rows", "sheets")
+    merged = {k: v for k, v in infos[0].items() if k not in per_file}
     merged.update(rows=sum(i["rows"] for i in infos), sheets=sum(i["sheets"] for i in infos),
                   survey_communes=[i["survey_commune"] for i in infos],
                   format="GPKG" if config.single_file == "gpkg" else "ESRI Shapefile")
@@ -242,7 +254,8 @@ def _write_crs_defects(results: list[cadastral.FileResult], out_dir: Path) -> tu
     polys = src.first_sheet["polys"]
     folder = out_dir / "cadastral_crs_defects"
     folder.mkdir(parents=True, exist_ok=True)
-    no_shift = Transformer.from_crs("EPSG:4326", "+proj=tmerc +lat_0=0 +lon_0=107.25 +k=0.9999 +x_0=500000 +y_0=0 "
+    no_shift = Transformer.from_crs("EPSG:4326",
+                                    "+proj=tmerc +lat_0=0 +lon_0=107.25 +k=0.9999 +x_0=500000 +y_0=0 "
                                     "+ellps=WGS84 +units=m +no_defs", always_xy=True)
 
     def missing_shift(x, y):
@@ -250,7 +263,8 @@ def _write_crs_defects(results: list[cadastral.FileResult], out_dir: Path) -> tu
         return no_shift.transform(lon, lat)
 
     variants = [
-        ("swapped_xy", lambda x, y: (y, x), "EPSG:9215", "vn2000_esri", "coordinates written as (N, E)", "EPSG:9215 (N,E)"),
+        ("swapped_xy", lambda x, y: (y, x), "EPSG:9215", "vn2000_esri", "coordinates written as (N, E)",
+         "EPSG:9215 (N,E)"),
         ("utm48", lambda x, y: crs.transform_xy(x, y, 9215, 3405), "EPSG:9215", "vn2000_esri",
          "coordinates are VN-2000 / UTM 48N (EPSG:3405) but the .prj says EPSG:9215", "EPSG:3405"),
         ("hn72", lambda x, y: crs.transform_xy(x, y, 9215, 2093), None, "none",
@@ -258,7 +272,8 @@ def _write_crs_defects(results: list[cadastral.FileResult], out_dir: Path) -> tu
         ("missing_datum_shift", missing_shift, "EPSG:9215", "vn2000_esri",
          "coordinates projected from WGS 84 without the VN-2000 datum shift (~+195 m E / -111 m N)",
          "EPSG:9215 + datum shift missing"),
-        ("rotation_sign", lambda x, y: (np.asarray(x), np.asarray(y)), "EPSG:9215", "wkt1_towgs84_coordinate_frame",
+        ("rotation_sign", lambda x, y: (np.asarray(x), np.asarray(y)), "EPSG:9215",
+         "wkt1_towgs84_coordinate_frame",
          "coordinates are right (EPSG:9215); the WKT1 .prj carries TOWGS84 with coordinate-frame rotation signs",
          "EPSG:9215"),
     ]
@@ -288,7 +303,8 @@ def _write_crs_defects(results: list[cadastral.FileResult], out_dir: Path) -> tu
         files.append(dict(path=rel, layer="cadastral_parcels", format="ESRI Shapefile", rows=len(polys),
                           encoding="utf-8", cpg=True, prj=prj, coordinates_crs=coords_crs,
                           survey_commune=src.info["survey_commune"]))
-        defects.append(dict(layer="cadastral_parcels", file=rel, row=None, key=None, defect=classes[name], field=None,
+        defects.append(dict(layer="cadastral_parcels", file=rel, row=None, key=None, defect=classes[name],
+                            field=None,
                             detail=detail))
     return files, defects
 
@@ -322,9 +338,11 @@ def _manifest(config: SampleConfig, geo: Geography, plan, results, files, defect
             "total": parcels,
             "requested": config.parcels,
             "survey_communes": [dict(code=s.unit.code, name=s.unit.name, commune=s.successor.code,
-                                     commune_name=s.successor.name, target=s.target, rows=rows.get(s.path + s.unit.code, 0),
+                                     commune_name=s.successor.name, target=s.target,
+                                     rows=rows.get(s.path + s.unit.code, 0),
                                      file=s.path, variant=s.variant,
-                                     anchor=[round(s.anchor[0], 3), round(s.anchor[1], 3)]) for s in plan if s.target > 0],
+                                     anchor=[round(float(v), 3) for v in s.anchor])
+                                for s in plan if s.target > 0],
             "sheets": sum(r.sheets for r in results),
         },
         "counts": {"layers": dict(layers), "files": counts_files},

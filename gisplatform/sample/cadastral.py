@@ -23,16 +23,20 @@ from gisplatform.sample.mosaic import SHEET_H, SHEET_W, ZONE_NAMES, build_sheet,
 from gisplatform.sample.rand import rng
 from gisplatform.text.legacy import encode_tcvn3, encode_vni
 
-COLUMNS = ("MATHUA", "MAXA", "MAXA_BD", "SOTO", "SOTHUA", "DIENTICH", "DTPHAPLY", "MDSD", "THOIHAN", "NGUONGOC",
+COLUMNS = ("MATHUA", "MAXA", "MAXA_BD", "SOTO", "SOTHUA", "DIENTICH", "DTPHAPLY", "MDSD", "THOIHAN",
+           "NGUONGOC",
            "DIACHI", "LOAIDT", "TENCHU", "SOGIAYTO", "NGAYSINH", "DCTT", "SOGCN", "NGAYCN")
 TEXT_COLUMNS = ("MDSD", "THOIHAN", "NGUONGOC", "DIACHI", "TENCHU", "DCTT", "SOGCN")  # may hold Vietnamese
 DATE_COLUMNS = ("NGAYSINH", "NGAYCN")
 ROW_DEFECTS = ("commune_code_unpadded", "legacy_land_use_code", "pre2025_commune_code", "duplicate_key",
                "self_intersection", "overlap", "area_mismatch", "bad_parcel_id", "unknown_land_use_code",
                "missing_required")
-FILE_DEFECTS = ("tcvn3_text", "vni_text", "nfd_text", "vni_truncated", "prj_missing_datum_shift", "prj_missing")
-DEFECT_FIELD = {"commune_code_unpadded": "MAXA", "legacy_land_use_code": "MDSD", "pre2025_commune_code": "MAXA",
-                "duplicate_key": "SOTHUA", "self_intersection": None, "overlap": None, "area_mismatch": "DIENTICH",
+FILE_DEFECTS = ("tcvn3_text", "vni_text", "nfd_text", "vni_truncated", "prj_missing_datum_shift",
+                "prj_missing")
+DEFECT_FIELD = {"commune_code_unpadded": "MAXA", "legacy_land_use_code": "MDSD",
+                "pre2025_commune_code": "MAXA",
+                "duplicate_key": "SOTHUA", "self_intersection": None, "overlap": None,
+                "area_mismatch": "DIENTICH",
                 "bad_parcel_id": "MATHUA", "unknown_land_use_code": "MDSD", "missing_required": "SOTHUA"}
 
 D_START, D_END = np.datetime64("2015-01-01"), np.datetime64("2026-10-31")
@@ -53,9 +57,11 @@ SINGLE_VARIANTS = {
     "shp": dict(encoding="tcvn3", cpg=False, prj="vn2000_esri", dates="dd/mm/yyyy"),
 }
 WIDTHS = {  # DBF text widths in bytes
-    "utf-8": dict(MATHUA=12, MAXA=5, MAXA_BD=5, SOTHUA=8, MDSD=20, THOIHAN=40, NGUONGOC=20, DIACHI=120, LOAIDT=3,
+    "utf-8": dict(MATHUA=12, MAXA=5, MAXA_BD=5, SOTHUA=8, MDSD=20, THOIHAN=40, NGUONGOC=20, DIACHI=120,
+                  LOAIDT=3,
                   TENCHU=120, SOGIAYTO=12, DCTT=200, SOGCN=16),
-    "tcvn3": dict(MATHUA=12, MAXA=5, MAXA_BD=5, SOTHUA=8, MDSD=20, THOIHAN=30, NGUONGOC=20, DIACHI=80, LOAIDT=3,
+    "tcvn3": dict(MATHUA=12, MAXA=5, MAXA_BD=5, SOTHUA=8, MDSD=20, THOIHAN=30, NGUONGOC=20, DIACHI=80,
+                  LOAIDT=3,
                   TENCHU=80, SOGIAYTO=12, DCTT=120, SOGCN=16),
     # fixed widths of an old VNI-era template: long values are cut, sometimes between a letter and its mark
     "vni": dict(MATHUA=12, MAXA=5, MAXA_BD=5, SOTHUA=8, MDSD=12, THOIHAN=24, NGUONGOC=10, DIACHI=40, LOAIDT=3,
@@ -73,16 +79,19 @@ PRJ_WGS84_TM = (
 LAND_USE_MIX = {
     "urban": [("ODT", 0.78), ("ODT+CLN", 0.06), ("TMD", 0.06), ("SKC", 0.02), ("DGD", 0.02), ("DYT", 0.01),
               ("TSC", 0.01), ("DCH", 0.01), ("DVH", 0.01), ("TIN", 0.01), ("CAN", 0.01)],
-    "village": [("ONT+CLN", 0.45), ("ONT", 0.15), ("CLN", 0.15), ("HNK_flat", 0.08), ("LUK", 0.05), ("NTS", 0.03),
-                ("DGD", 0.02), ("DKV_c", 0.02), ("TIN", 0.02), ("NTD", 0.02), ("DTL", 0.01)],
-    "rice": [("LUC", 0.55), ("LUK", 0.20), ("HNK_flat", 0.12), ("NTS", 0.05), ("DTL", 0.04), ("ONT+CLN", 0.04)],
-    "upland": [("HNK_up", 0.35), ("CLN", 0.35), ("RSX", 0.15), ("LUK_up", 0.05), ("DCS", 0.05), ("ONT+CLN", 0.05)],
+    "village": [("ONT+CLN", 0.45), ("ONT", 0.15), ("CLN", 0.15), ("HNK_flat", 0.08), ("LUK", 0.05),
+                ("NTS", 0.03), ("DGD", 0.02), ("DKV_c", 0.02), ("TIN", 0.02), ("NTD", 0.02), ("DTL", 0.01)],
+    "rice": [("LUC", 0.55), ("LUK", 0.20), ("HNK_flat", 0.12), ("NTS", 0.05), ("DTL", 0.04),
+             ("ONT+CLN", 0.04)],
+    "upland": [("HNK_up", 0.35), ("CLN", 0.35), ("RSX", 0.15), ("LUK_up", 0.05), ("DCS", 0.05),
+               ("ONT+CLN", 0.05)],
     "forest": [("RSX", 0.50), ("RSN", 0.05), ("RPH", 0.25), ("DCS", 0.08), ("NCS", 0.10), ("RDD", 0.02)],
     "road": [("DGT", 1.0)],
 }
-_GENERIC = {"HNK_flat": ("BHK", "HNK"), "HNK_up": ("NHK", "HNK"), "LUK_up": ("LUN", "LUK"), "DKV_c": ("DSH", "DKV"),
-            "RSN": ("RSX", "RSN")}
-PRIVATE_USE = {"ODT", "ODT+CLN", "ONT", "ONT+CLN", "CLN", "BHK", "NHK", "HNK", "LUC", "LUK", "LUN", "NTS", "RSX",
+_GENERIC = {"HNK_flat": ("BHK", "HNK"), "HNK_up": ("NHK", "HNK"), "LUK_up": ("LUN", "LUK"),
+            "DKV_c": ("DSH", "DKV"), "RSN": ("RSX", "RSN")}
+PRIVATE_USE = {"ODT", "ODT+CLN", "ONT", "ONT+CLN", "CLN", "BHK", "NHK", "HNK", "LUC", "LUK", "LUN", "NTS",
+               "RSX",
                "TMD"}
 RESIDENTIAL = {"ODT", "ODT+CLN", "ONT", "ONT+CLN"}
 AGRICULTURE = {"CLN", "BHK", "NHK", "HNK", "LUC", "LUK", "LUN", "NTS", "RSX", "RSN"}
@@ -222,7 +231,8 @@ def _resolve_codes(generic: np.ndarray, dates: np.ndarray) -> np.ndarray:
     return out
 
 
-def _encode_column(values: np.ndarray, encoding: str, width: int | None, cache: dict) -> tuple[np.ndarray, dict]:
+def _encode_column(values: np.ndarray, encoding: str, width: int | None, cache: dict
+                   ) -> tuple[np.ndarray, dict]:
     """Unicode values -> the str written with encoding="latin1" (legacy bytes as latin-1 code points), or NFD.
 
     Returns the written values and {index: (full, cut, mid_letter)} for values cut to ``width`` bytes (VNI)."""
@@ -268,10 +278,11 @@ class Parcels:
     parcel_no: np.ndarray
     sheet_sw: dict = field(default_factory=dict)
     partial_sheets: list = field(default_factory=list)  # sheets cut short (north part only)
+    base_area: np.ndarray = None
 
 
 def build_parcels(seed: int, sc: SurveyCommune, change_f: float) -> Parcels:
-    polys, zone, moved, inter, sheet_key, pno = [], [], [], [], [], []
+    polys, zone, moved, inter, sheet_key, pno, base_area = [], [], [], [], [], [], []
     total = 0
     used = []
     partial: list[int] = []
@@ -281,17 +292,19 @@ def build_parcels(seed: int, sc: SurveyCommune, change_f: float) -> Parcels:
         if total >= sc.target:
             break
         d_km = float(np.hypot(sx + SHEET_W / 2 - ax, sy + SHEET_H / 2 - ay)) / 1000.0
-        s = build_sheet(seed, sc.unit.code, k, (float(sx), float(sy)), zone_weights(sc.unit.urban, d_km), f_node)
+        s = build_sheet(seed, sc.unit.code, k, (float(sx), float(sy)), zone_weights(sc.unit.urban, d_km),
+                        f_node)
         n = len(s.polygons)
         if total + n > sc.target:  # the last sheet is only partly surveyed: its northern bands
             n = max(1, sc.target - total)
-            s.polygons, s.zone, s.moved, s.interior_vertex = (s.polygons[:n], s.zone[:n], s.moved[:n],
-                                                              s.interior_vertex[:n])
+            s.polygons, s.zone, s.moved, s.interior_vertex, s.base_area = (
+                s.polygons[:n], s.zone[:n], s.moved[:n], s.interior_vertex[:n], s.base_area[:n])
             partial.append(k)
         polys.append(s.polygons)
         zone.append(s.zone)
         moved.append(s.moved)
         inter.append(s.interior_vertex)
+        base_area.append(s.base_area)
         sheet_key.append(np.full(n, k))
         pno.append(np.arange(1, n + 1))
         used.append((k, float(sx), float(sy)))
@@ -304,6 +317,7 @@ def build_parcels(seed: int, sc: SurveyCommune, change_f: float) -> Parcels:
     order = np.lexsort((pno_all, sheet_no))
     cat = (lambda parts: np.concatenate(parts)[order]) if used else (lambda parts: np.zeros(0))
     return Parcels(polys=cat(polys), zone=cat(zone), moved=cat(moved), interior_vertex=cat(inter),
+                   base_area=cat(base_area),
                    sheet_no=sheet_no[order], parcel_no=pno_all[order],
                    sheet_sw={number[k]: (sx, sy) for k, sx, sy in used},
                    partial_sheets=sorted(number[k] for k in partial))
@@ -339,7 +353,8 @@ def _attributes(seed: int, sc: SurveyCommune, p: Parcels, geo: Geography, licenc
     for lic in licences:
         if not lic.sks:
             continue
-        m = shapely.contains_xy(lic.polygon, rep_x, rep_y) & (rec >= lic.issued) & (u_sks < 0.7) & ~in_river & ~in_lake
+        m = shapely.contains_xy(lic.polygon, rep_x,
+                                rep_y) & (rec >= lic.issued) & (u_sks < 0.7) & ~in_river & ~in_lake
         mdsd[m] = "SKS"
         sks_holder[m] = lic.holder
     first = np.array([c.split("+")[0] for c in mdsd], dtype=object)
@@ -350,7 +365,8 @@ def _attributes(seed: int, sc: SurveyCommune, p: Parcels, geo: Geography, licenc
     loaidt[private] = np.where(u_t[private] < 0.6, "GDC", "CNV")
     rule = {"TMD": ("TKT", 0.7), "SKC": ("TKT", 1.0), "SKS": ("TKT", 1.0), "RSX": ("TKT", 0.1),
             "DGD": ("TSN", 1.0), "DYT": ("TSN", 1.0), "TSC": ("TCN", 1.0), "CAN": ("TCN", 1.0),
-            "RPH": ("TSN", 0.6), "RDD": ("TSN", 0.9), "RSN": ("TSN", 0.5), "TIN": ("CDS", 0.8), "TON": ("CDS", 0.8)}
+            "RPH": ("TSN", 0.6), "RDD": ("TSN", 0.9), "RSN": ("TSN", 0.5), "TIN": ("CDS", 0.8),
+            "TON": ("CDS", 0.8)}
     for c, (t, prob) in rule.items():
         m = (first == c) & (u_t < prob)
         loaidt[m] = t
@@ -366,18 +382,19 @@ def _attributes(seed: int, sc: SurveyCommune, p: Parcels, geo: Geography, licenc
     locality = np.where(urban_zone, np.array([f"{urban_word} {b}" for b in block_no], dtype=object),
                         np.array([f"Thôn {v}" for v in village], dtype=object))
     place_old, place_new = _place(sc.unit), _place(succ)
-    diachi = np.array([f"{loc}, {place_new if po else place_old}" for loc, po in zip(locality, post)], dtype=object)
+    diachi = np.array([f"{loc}, {place_new if po else place_old}" for loc, po in zip(locality, post)],
+                      dtype=object)
     # people
     person, female = _person_names(r, n)
     birth_year = r.integers(1940, 2004, n)
-    birth = (birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]") + r.integers(0, 365, n).astype(
-        "timedelta64[D]")
+    birth = ((birth_year - 1970).astype("datetime64[Y]").astype("datetime64[D]")
+             + r.integers(0, 365, n).astype("timedelta64[D]"))
     century = (birth_year >= 2000).astype(int)
     cccd = np.array([f"020{2 * c + int(f)}{y % 100:02d}{d:06d}" for c, f, y, d in
                      zip(century, female, birth_year, r.integers(0, 1_000_000, n))], dtype=object)
     household = (loaidt == "GDC") & (r.random(n) < 0.35)
-    tenchu = np.where(household, np.array([f"Hộ {'bà' if f else 'ông'} {nm}" for nm, f in zip(person, female)],
-                                          dtype=object), person)
+    hh_names = np.array([f"Hộ {'bà' if f else 'ông'} {nm}" for nm, f in zip(person, female)], dtype=object)
+    tenchu = np.where(household, hh_names, person)
     # the owner's permanent address: mostly the same commune
     elsewhere = r.random(n) < 0.15
     other_units = [u for u in geo.old_units.values() if u.code != code]
@@ -400,8 +417,8 @@ def _attributes(seed: int, sc: SurveyCommune, p: Parcels, geo: Geography, licenc
     place_at = np.where(post, place_new, place_old)
     name_at = np.where(post, succ.name, sc.unit.name)
     org = np.full(n, None, dtype=object)
-    comp = np.array([f"{k} {c}" for k, c in zip(_pick(r, N.ORG_COMPANY_KIND, n), _pick(r, N.ORG_COMPANY_NAME, n))],
-                    dtype=object)
+    kinds, companies = _pick(r, N.ORG_COMPANY_KIND, n), _pick(r, N.ORG_COMPANY_NAME, n)
+    comp = np.array([f"{k} {c}" for k, c in zip(kinds, companies)], dtype=object)
     school = _pick(r, ("Trường THCS", "Trường Tiểu học", "Trường Mầm non"), n)
     for i in np.flatnonzero(~individual):
         t, c = loaidt[i], first[i]
@@ -431,7 +448,8 @@ def _attributes(seed: int, sc: SurveyCommune, p: Parcels, geo: Geography, licenc
     has_gcn = np.where(individual, r.random(n) < 0.88, (loaidt != "UBQ") & (r.random(n) < 0.7))
     series = _pick(r, N.GCN_SERIES, n)
     serial = r.integers(0, 1_000_000, n)
-    sogcn = np.array([f"{s} {k:06d}" if h else None for s, k, h in zip(series, serial, has_gcn)], dtype=object)
+    sogcn = np.array([f"{s} {k:06d}" if h else None for s, k, h in zip(series, serial, has_gcn)],
+                     dtype=object)
     legal_factor = np.where(r.random(n) < 0.85, 1.0, 1.0 + r.choice([-1, 1], n) * r.uniform(0.005, 0.04, n))
     # term and origin
     agri = np.isin(first, list(AGRICULTURE)) & individual
@@ -440,8 +458,8 @@ def _attributes(seed: int, sc: SurveyCommune, p: Parcels, geo: Geography, licenc
     thoihan = np.full(n, "Lâu dài", dtype=object)
     fixed_2063 = r.random(n) < 0.6
     ends = _dmy(end)
-    thoihan[agri] = np.where(fixed_2063[agri], "Đến ngày 15/10/2063", np.array([f"Đến ngày {e}" for e in ends[agri]],
-                                                                                 dtype=object))
+    thoihan[agri] = np.where(fixed_2063[agri], "Đến ngày 15/10/2063",
+                             np.array([f"Đến ngày {e}" for e in ends[agri]], dtype=object))
     thoihan[leased] = np.array([f"Đến ngày {e}" for e in ends[leased]], dtype=object)
     text_code = (rec < LAND_LAW_2024) | (r.random(n) < 0.2)
     resid = np.isin(mdsd, list(RESIDENTIAL))
@@ -453,13 +471,14 @@ def _attributes(seed: int, sc: SurveyCommune, p: Parcels, geo: Geography, licenc
     nguongoc = np.where(text_code, legacy_origin, numeric_origin)
     # parcel numbers sometimes carry a split suffix (125a, 125-1)
     suffix = r.random(n)
-    sothua = np.array([f"{k}{'a' if s < 0.002 else ('-1' if s < 0.003 else '')}" for k, s in zip(p.parcel_no, suffix)],
-                      dtype=object)
+    sothua = np.array([f"{k}{'a' if s < 0.002 else ('-1' if s < 0.003 else '')}"
+                       for k, s in zip(p.parcel_no, suffix)], dtype=object)
     return dict(
         rec=rec, post=post, generic=generic, zone=p.zone, individual=individual,
         MAXA=np.where(post, succ.code, code).astype(object), MAXA_BD=np.full(n, code, dtype=object),
         SOTO=p.sheet_no.astype(np.int32), SOTHUA=sothua, MDSD=mdsd, THOIHAN=thoihan, NGUONGOC=nguongoc,
-        DIACHI=diachi, LOAIDT=loaidt, TENCHU=tenchu, SOGIAYTO=sogiayto, NGAYSINH=ngaysinh, DCTT=dctt, SOGCN=sogcn,
+        DIACHI=diachi, LOAIDT=loaidt, TENCHU=tenchu, SOGIAYTO=sogiayto, NGAYSINH=ngaysinh, DCTT=dctt,
+        SOGCN=sogcn,
         NGAYCN=rec.copy(), legal_factor=legal_factor, has_gcn=has_gcn,
     )
 
@@ -483,8 +502,10 @@ def _district_name(geo: Geography, unit: Unit) -> str:
     return f"{word} {name.replace('Thành phố ', '')}"
 
 
-_DISTRICT_NAMES = {"178": "Lạng Sơn", "180": "Tràng Định", "181": "Bình Gia", "182": "Văn Lãng", "183": "Cao Lộc",
-                   "184": "Văn Quan", "185": "Bắc Sơn", "186": "Hữu Lũng", "187": "Chi Lăng", "188": "Lộc Bình",
+_DISTRICT_NAMES = {"178": "Lạng Sơn", "180": "Tràng Định", "181": "Bình Gia", "182": "Văn Lãng",
+                   "183": "Cao Lộc",
+                   "184": "Văn Quan", "185": "Bắc Sơn", "186": "Hữu Lũng", "187": "Chi Lăng",
+                   "188": "Lộc Bình",
                    "189": "Đình Lập"}
 
 
@@ -503,7 +524,8 @@ def _apply_attribute_changes(seed: int, sc: SurveyCommune, a: dict, change_f: fl
         return chosen
     rec = a["rec"]
     one = np.timedelta64(1, "D")
-    era_end = np.where(rec < LAND_LAW_2024, LAND_LAW_2024 - one, np.where(rec < MERGER_2025, MERGER_2025 - one, D_END))
+    era_end = np.where(rec < LAND_LAW_2024, LAND_LAW_2024 - one,
+                       np.where(rec < MERGER_2025, MERGER_2025 - one, D_END))
     span = (era_end - rec).astype(int)
     new_rec = rec + (shift * span).astype(int).astype("timedelta64[D]")
     for i in np.flatnonzero(chosen):
@@ -536,7 +558,8 @@ def _push_vertex(poly, frame) -> tuple[object, float]:
     sx, sy, ex, ey = frame
     ring = np.asarray(poly.exterior.coords)[:-1]
     cx, cy = poly.centroid.x, poly.centroid.y
-    off = (ring[:, 0] > sx + 0.01) & (ring[:, 0] < ex - 0.01) & (ring[:, 1] > sy + 0.01) & (ring[:, 1] < ey - 0.01)
+    x, y = ring[:, 0], ring[:, 1]
+    off = (x > sx + 0.01) & (x < ex - 0.01) & (y > sy + 0.01) & (y < ey - 0.01)
     best = None
     for i in np.flatnonzero(off):
         v = ring[i] - (cx, cy)
@@ -556,7 +579,7 @@ def _push_vertex(poly, frame) -> tuple[object, float]:
     return poly, 0.0
 
 
-def _select_defects(rd: np.random.Generator, n: int, rates: dict[str, float], applicable: dict[str, np.ndarray],
+def _select_defects(rd: np.random.Generator, n: int, rates: dict[str, float], applicable: dict,
                     seen: dict[str, int], force: bool) -> dict[str, np.ndarray]:
     u = rd.random((len(ROW_DEFECTS), n))
     taken = np.zeros(n, bool)
@@ -576,8 +599,8 @@ def _select_defects(rd: np.random.Generator, n: int, rates: dict[str, float], ap
 
 
 # --------------------------------------------------------------------------------------------- the file
-def generate_commune(seed: int, sc: SurveyCommune, geo: Geography, licences: list[Licence], rates: dict[str, float],
-                     seen: dict[str, int], change_f: float, out_dir: Path, row_offset: int, append: bool,
+def generate_commune(seed: int, sc: SurveyCommune, geo: Geography, licences: list[Licence],
+                     rates: dict[str, float], seen: dict[str, int], change_f: float, out_dir: Path, row_offset: int, append: bool,
                      as_of: str, force: bool) -> FileResult:
     p = build_parcels(seed, sc, change_f)
     n = len(p.polys)
@@ -604,9 +627,9 @@ def generate_commune(seed: int, sc: SurveyCommune, geo: Geography, licences: lis
 
     applicable = {
         "commune_code_unpadded": np.ones(n, bool),
-        "legacy_land_use_code": (a["rec"] >= LAND_LAW_2024) & np.isin(a["generic"], ["HNK_flat", "HNK_up", "LUK_up",
-                                                                                       "LUK"]) &
-                                np.isin(first_code, ["HNK", "LUK"]),
+        "legacy_land_use_code": ((a["rec"] >= LAND_LAW_2024)
+                                 & np.isin(a["generic"], ["HNK_flat", "HNK_up", "LUK_up", "LUK"])
+                                 & np.isin(first_code, ["HNK", "LUK"])),
         "pre2025_commune_code": post & (sc.unit.code not in geo.new_units),  # a code no new unit reuses
         "duplicate_key": same_sheet_prev,
         "self_intersection": p.zone != ZONE_NAMES.index("road"),
@@ -653,7 +676,7 @@ def generate_commune(seed: int, sc: SurveyCommune, geo: Geography, licences: lis
     factor = 1 + np.where(dparam[2, mism] < 0.5, -1, 1) * (0.06 + 0.09 * dparam[3, mism])
     true_area = dientich[mism].copy()
     dientich[mism] = np.round(dientich[mism] * factor, 1)
-    dtphaply = np.where(a["has_gcn"], np.round(np.round(area, 1) * a["legal_factor"], 1), np.nan)
+    dtphaply = np.where(a["has_gcn"], np.round(np.round(p.base_area, 1) * a["legal_factor"], 1), np.nan)
     maxa = a["MAXA"].copy()
     mdsd = a["MDSD"].copy()
     sothua = a["SOTHUA"].copy()
@@ -682,7 +705,8 @@ def generate_commune(seed: int, sc: SurveyCommune, geo: Geography, licences: lis
     for i, g in overlap_gain.items():
         details[i] = ("overlap", {"overlap_m2": round(float(g), 2)})
     for k, i in enumerate(mism):
-        details[i] = ("area_mismatch", {"geometry_area_m2": float(true_area[k]), "written_m2": float(dientich[i])})
+        details[i] = ("area_mismatch", {"geometry_area_m2": float(true_area[k]),
+                                        "written_m2": float(dientich[i])})
     for k, i in enumerate(bad):
         details[i] = ("bad_parcel_id", {"offset_m": round(float(dist[k]), 1)})
     for i in np.flatnonzero(sel["unknown_land_use_code"]):
@@ -718,11 +742,13 @@ def generate_commune(seed: int, sc: SurveyCommune, geo: Geography, licences: lis
                     detail={"width_bytes": widths[col], "mid_letter": bool(mid),
                             "full_bytes_latin1": full, "written_latin1": short}))
     dates_as_text = variant["dates"] != "date"
-    table = _arrow_table(text, soto, dientich, dtphaply, a["NGAYSINH"], a["NGAYCN"], geoms, widths, dates_as_text,
+    table = _arrow_table(text, soto, dientich, dtphaply, a["NGAYSINH"], a["NGAYCN"], geoms, widths,
+                         dates_as_text,
                          multi=rel.endswith(".gpkg"))
     path = out_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs = dict(geometry_name="geometry", geometry_type="MultiPolygon" if rel.endswith(".gpkg") else "Polygon",
+    kwargs = dict(geometry_name="geometry",
+                  geometry_type="MultiPolygon" if rel.endswith(".gpkg") else "Polygon",
                   encoding=None if rel.endswith(".gpkg") else ("UTF-8" if enc.startswith("utf-8") else "latin1"))
     if rel.endswith(".gpkg"):
         kwargs["layer"] = "thua_dat"
@@ -730,21 +756,23 @@ def generate_commune(seed: int, sc: SurveyCommune, geo: Geography, licences: lis
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "'crs' was not provided": the no-.prj variant
         pyogrio.write_arrow(table, path, crs=crs_arg, append=append, **kwargs)
-    if not rel.endswith(".gpkg"):
+    if not rel.endswith(".gpkg") and sc.variant != "shp":  # single-file .shp: finished after the last append
         finish_shapefile(path, variant, as_of)
     # ---------------------------------------------------------------- report
     info = dict(path=rel, layer="cadastral_parcels", rows=n, survey_commune=sc.unit.code,
                 survey_commune_name=sc.unit.name, commune=sc.successor.code, commune_name=sc.successor.name,
                 sheets=len(p.sheet_sw), encoding=enc, encoding_variant=sc.variant, cpg=variant["cpg"],
                 prj=variant["prj"], date_format=variant["dates"],
-                sheet_frames={int(k): [round(v[0], 3), round(v[1], 3), round(v[0] + SHEET_W, 3), round(v[1] + SHEET_H, 3)]
+                sheet_frames={int(k): [round(v[0], 3), round(v[1], 3), round(v[0] + SHEET_W, 3),
+                                       round(v[1] + SHEET_H, 3)]
                               for k, v in sorted(p.sheet_sw.items())},
                 partial_sheets=[int(k) for k in p.partial_sheets])
     if enc == "vni":
         info["field_widths"] = {k: widths[k] for k in TEXT_COLUMNS}
     file_defects = []
     if not append:  # file-level entries once per file
-        for cls, cond in (("tcvn3_text", enc == "tcvn3"), ("vni_text", enc == "vni"), ("nfd_text", enc == "utf-8-nfd"),
+        for cls, cond in (("tcvn3_text", enc == "tcvn3"), ("vni_text", enc == "vni"),
+                          ("nfd_text", enc == "utf-8-nfd"),
                           ("prj_missing_datum_shift", variant["prj"] == "wgs84_datum_tm107_15"),
                           ("prj_missing", variant["prj"] == "none")):
             if cond:
@@ -762,7 +790,8 @@ def generate_commune(seed: int, sc: SurveyCommune, geo: Geography, licences: lis
     step = max(1, len(ind) // 12)
     for i in ind[::step][:12]:
         personal.append(dict(file=rel, row=int(row_offset + i + 1), name=str(a["TENCHU"][i]),
-                             id_number=str(a["SOGIAYTO"][i]), birth_date=_dmy(np.array([a["NGAYSINH"][i]]))[0],
+                             id_number=str(a["SOGIAYTO"][i]),
+                             birth_date=_dmy(np.array([a["NGAYSINH"][i]]))[0],
                              birth_date_iso=str(a["NGAYSINH"][i]), address=str(a["DCTT"][i]),
                              certificate=None if a["SOGCN"][i] is None else str(a["SOGCN"][i])))
     first_sheet = None
@@ -784,7 +813,8 @@ _FILE_DETAIL = {
 }
 
 
-def _arrow_table(text: dict, soto, dientich, dtphaply, ngaysinh, ngaycn, geoms, widths: dict, dates_as_text: bool,
+def _arrow_table(text: dict, soto, dientich, dtphaply, ngaysinh, ngaycn, geoms, widths: dict,
+                 dates_as_text: bool,
                  multi: bool) -> pa.Table:
     def f(name, typ, width=None):
         md = {b"GDAL:OGR:width": str(width).encode()} if width else None
@@ -797,7 +827,8 @@ def _arrow_table(text: dict, soto, dientich, dtphaply, ngaysinh, ngaycn, geoms, 
             arrays.append(pa.array(soto, pa.int32()))
         elif col in ("DIENTICH", "DTPHAPLY"):
             v = dientich if col == "DIENTICH" else dtphaply
-            arr = pa.array(np.round(v, 1), pa.float64(), mask=np.isnan(v)).cast(pa.decimal128(12, 1), safe=False)
+            arr = pa.array(np.round(v, 1), pa.float64(), mask=np.isnan(v))
+            arr = arr.cast(pa.decimal128(12, 1), safe=False)
             fields.append(f(col, pa.decimal128(12, 1)))
             arrays.append(arr)
         elif col in DATE_COLUMNS:

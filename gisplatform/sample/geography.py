@@ -123,7 +123,8 @@ def read_admin_units(path: Path | None = None) -> list[Unit]:
         rows = list(csv.DictReader(fh))
     return [
         Unit(code=r["code"], name=r["name"], level=r["level"], district_code=r["district_code"] or None,
-             valid_from=r["valid_from"], valid_to=r["valid_to"] or None, successor=r["successor_code"] or None)
+             valid_from=r["valid_from"], valid_to=r["valid_to"] or None,
+             successor=r["successor_code"] or None)
         for r in rows
     ]
 
@@ -185,11 +186,12 @@ def _point_inside(poly, x, y, towards) -> tuple[float, float]:
     return p.x, p.y
 
 
-def _unit_seeds(outline, new_units: list[Unit], seed: int) -> dict[str, tuple[float, float]]:
+def _unit_seeds(outline, new_units: list[Unit], district_of: dict[str, str], seed: int
+                ) -> dict[str, tuple[float, float]]:
     r = rng(seed, "unit-seeds")
     by_district: dict[str, list[Unit]] = {}
     for u in new_units:
-        by_district.setdefault(u.district_code, []).append(u)
+        by_district.setdefault(district_of[u.code], []).append(u)
     towns = {c: tuple(to_9215([ll])[0]) for c, ll in TOWNS.items()}
     seeds: dict[str, tuple[float, float]] = {}
     for d, units in sorted(by_district.items()):
@@ -216,7 +218,8 @@ def _unit_seeds(outline, new_units: list[Unit], seed: int) -> dict[str, tuple[fl
                 d = np.hypot(ax - bx, ay - by)
                 if d < 2500 and b not in towns:
                     ang = np.arctan2(by - ay, bx - ax) if d > 0 else r.uniform(0, 2 * np.pi)
-                    seeds[b] = _point_inside(outline, ax + 2600 * np.cos(ang), ay + 2600 * np.sin(ang), seeds[b])
+                    seeds[b] = _point_inside(outline, ax + 2600 * np.cos(ang), ay + 2600 * np.sin(ang),
+                                             seeds[b])
                     moved = True
         if not moved:
             break
@@ -233,15 +236,9 @@ def build_units(outline: Polygon, seed: int) -> list[Unit]:
     units = read_admin_units()
     new = [u for u in units if u.valid_to is None]
     old = [u for u in units if u.valid_to is not None]
-    for u in new:  # district of a new unit = district of the predecessor keeping its code
-        keeper = next((o for o in old if o.code == u.code), None)
-        u.district_code = None
-        u._district = keeper.district_code if keeper else "178"  # type: ignore[attr-defined]
-    for u in new:
-        u.district_code, u._district = u._district, None  # temporarily, for seeding  # type: ignore
-    seeds = _unit_seeds(outline, new, seed)
-    for u in new:
-        u.district_code = None
+    keeper_district = {o.code: o.district_code for o in old if o.successor == o.code}
+    district_of = {u.code: keeper_district.get(u.code, "178") for u in new}  # former district of the new unit
+    seeds = _unit_seeds(outline, new, district_of, seed)
     extent = outline.buffer(20_000)
     pts = np.array([seeds[u.code] for u in new])
     cells = _voronoi_cells(pts, extent)
@@ -319,10 +316,12 @@ TB = "Thái Bình"
 _RIVERS = [
     ("KC", "Sông Kỳ Cùng", KC, "quoc_te", (40, 80),
      [(107.20, 21.59), (107.10, 21.63), (107.00, 21.69), (106.93, 21.75), (106.84, 21.82), (106.76, 21.866),
-      (106.68, 21.93), (106.60, 22.02), (106.53, 22.14), (106.4708, 22.2553), (106.52, 22.34), (106.60, 22.47)],
+      (106.68, 21.93), (106.60, 22.02), (106.53, 22.14), (106.4708, 22.2553), (106.52, 22.34),
+      (106.60, 22.47)],
      [0.0, 0.24, 0.40, 0.50, 0.70, 0.80, 1.0], {2, 4}, True),
     ("BG", "Sông Bắc Giang", KC, "lien_tinh", (25, 45),
-     [(106.12, 21.97), (106.25, 21.96), (106.369, 21.955), (106.42, 22.07), (106.45, 22.18), (106.468, 22.25)],
+     [(106.12, 21.97), (106.25, 21.96), (106.369, 21.955), (106.42, 22.07), (106.45, 22.18),
+      (106.468, 22.25)],
      [0.0, 0.45, 1.0], {0}, True),
     ("BK", "Sông Bắc Khê", KC, "lien_tinh", (15, 30),
      [(106.30, 22.42), (106.36, 22.35), (106.42, 22.30), (106.468, 22.258)], [0.0, 1.0], set(), True),
@@ -384,7 +383,8 @@ def _meander(pts: np.ndarray, r: np.random.Generator, amp: float, step: float = 
     out = p + normal * (off * taper)[:, None]
     k = 5  # moving-average smoothing keeps the end points
     sm = out.copy()
-    sm[k:-k] = np.column_stack([np.convolve(out[:, i], np.ones(2 * k + 1) / (2 * k + 1), "valid") for i in range(2)])
+    sm[k:-k] = np.column_stack([np.convolve(out[:, i], np.ones(2 * k + 1) / (2 * k + 1),
+                                            "valid") for i in range(2)])
     return sm
 
 
@@ -443,8 +443,9 @@ def build_water(outline: Polygon, units: list[Unit], seed: int) -> tuple[list[Wa
         ang = r.uniform(0, 2 * np.pi)
         length = r.uniform(5000, 14000)
         start = np.array([sx - np.cos(ang) * length * 0.5, sy - np.sin(ang) * length * 0.5])
-        ctrl = np.array([start + np.array([np.cos(ang + r.uniform(-0.4, 0.4)), np.sin(ang + r.uniform(-0.4, 0.4))])
-                         * length * f for f in (0.0, 0.33, 0.66, 1.0)])
+        ctrl = np.array([start + np.array([np.cos(ang + r.uniform(-0.4, 0.4)),
+                                           np.sin(ang + r.uniform(-0.4, 0.4))]) * length * f
+                         for f in (0.0, 0.33, 0.66, 1.0)])
         line = LineString(_meander(ctrl, r, amp=r.uniform(120, 300), step=80.0)).intersection(outline)
         if line.is_empty:
             continue
@@ -453,7 +454,8 @@ def build_water(outline: Polygon, units: list[Unit], seed: int) -> tuple[list[Wa
         w = float(np.round(r.uniform(5, 15), 1))
         cy = line.centroid.y
         feats.append(WaterFeature(
-            code=f"LS-S{i + 1:02d}", name=f"Suối {name}", water_class="suoi", basin=KC if cy > 2_405_000 else TB,
+            code=f"LS-S{i + 1:02d}", name=f"Suối {name}", water_class="suoi",
+            basin=KC if cy > 2_405_000 else TB,
             level="noi_tinh", urban=bool(line.intersection(urban_union).length > 500),
             needs_corridor=bool(r.random() < 0.6), water_supply=bool(r.random() < 0.3),
             geometry=_surface(line, w), centerline=line, width=w))
@@ -461,15 +463,17 @@ def build_water(outline: Polygon, units: list[Unit], seed: int) -> tuple[list[Wa
         line = LineString(_densify(to_9215(ctrl), 200.0)).intersection(outline)
         w = float(np.round(r.uniform(4, 8), 1))
         feats.append(WaterFeature(
-            code=f"LS-K{i + 1:02d}", name=name, water_class="kenh", basin=TB if line.centroid.y < 2_405_000 else KC,
-            level="noi_tinh", urban=False, needs_corridor=True, water_supply=False, geometry=_surface(line, w),
-            centerline=line, width=w))
+            code=f"LS-K{i + 1:02d}", name=name, water_class="kenh",
+            basin=TB if line.centroid.y < 2_405_000 else KC,
+            level="noi_tinh", urban=False, needs_corridor=True, water_supply=False,
+            geometry=_surface(line, w), centerline=line, width=w))
     for code, name, cls, lon, lat, ha, supply in _LAKES:
         (cx, cy), = to_9215([(lon, lat)])
         geom = _blob(cx, cy, ha * 1e4, r).intersection(outline)
         feats.append(WaterFeature(
             code=f"LS-H-{code}", name=name, water_class=cls, basin=KC if cy > 2_405_000 else TB,
-            level="noi_tinh", urban=bool(geom.intersects(urban_union)), needs_corridor=cls == "ho_chua" or ha >= 2,
+            level="noi_tinh", urban=bool(geom.intersects(urban_union)),
+            needs_corridor=cls == "ho_chua" or ha >= 2,
             water_supply=supply, geometry=geom))
     # tributaries and canals end at the main river's bank: cut the overlap away
     rivers = shapely.union_all([f.geometry for f in feats if f.code.startswith("LS-KC")])

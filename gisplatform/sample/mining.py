@@ -27,7 +27,8 @@ from gisplatform.sample.rand import rng
 TM3 = "VN-2000, KTT 107°15', múi chiếu 3°"
 UTM48 = "VN-2000, KTT 105°, múi chiếu 6°"
 REGISTER_COLUMNS = ("so_giay_phep", "ngay_cap", "co_quan_cap", "loai_chu", "chu_giay_phep", "ma_so_thue",
-                    "loai_khoang_san", "ten_mo", "ma_xa", "dien_tich_ha", "tru_luong_dia_chat", "tru_luong_khai_thac",
+                    "loai_khoang_san", "ten_mo", "ma_xa", "dien_tich_ha", "tru_luong_dia_chat",
+                    "tru_luong_khai_thac",
                     "don_vi_tru_luong", "cong_suat", "don_vi_cong_suat", "phuong_phap", "muc_sau_thap_nhat",
                     "thoi_han_nam", "ngay_het_han", "trang_thai", "he_toa_do")
 CORNER_COLUMNS = ("so_giay_phep", "khu", "diem", "x", "y")
@@ -47,7 +48,8 @@ KINDS = {
     "gold": ("VANG_SA_KHOANG", (2.0, 6.0), (5, 8), ("180", "181"), 1),
 }
 MINE_WORDS = {"quarry": "Mỏ đá vôi", "cement": "Mỏ đá vôi xi măng", "clay": "Mỏ sét gạch ngói",
-              "sand": "Bãi cát sỏi lòng sông", "fill": "Mỏ đất san lấp", "gold": "Mỏ vàng sa khoáng", "coal": "Mỏ than"}
+              "sand": "Bãi cát sỏi lòng sông", "fill": "Mỏ đất san lấp", "gold": "Mỏ vàng sa khoáng",
+              "coal": "Mỏ than"}
 
 
 @dataclass
@@ -140,8 +142,9 @@ def _unit_at(geo: Geography, x: float, y: float, when: date) -> str:
     return min(units.values(), key=lambda u: u.geometry.distance(pt)).code
 
 
-def build_licences(seed: int, geo: Geography, over_parcels: list[tuple[str, float, float, bool]]) -> list[MiningLicence]:
-    """~28 licences. ``over_parcels``: (district, x, y, on_river) points inside surveyed sheets to put a licence on."""
+def build_licences(seed: int, geo: Geography, over_parcels: list[tuple[str, float, float, bool]]
+                   ) -> list[MiningLicence]:
+    """~28 licences. ``over_parcels``: (district, x, y, on_river) points in surveyed sheets to put one on."""
     r = rng(seed, "mining")
     olds = list(geo.old_units.values())
     by_district: dict[str, list] = {}
@@ -182,7 +185,8 @@ def build_licences(seed: int, geo: Geography, over_parcels: list[tuple[str, floa
             tax = f"80{int(r.integers(0, 100_000_000)):08d}"
         areas = [Area(khu=(khu_names[i] if khu_names else ""), polygon=Polygon(_clockwise(c)))
                  for i, c in enumerate(coords_list)]
-        lic = MiningLicence(number=number, kind=kind, mineral=mineral, issued=issued, term=term, authority=authority,
+        lic = MiningLicence(number=number, kind=kind, mineral=mineral, issued=issued, term=term,
+                            authority=authority,
                             holder_type=holder_type, holder=holder, tax_code=tax, mine_name="", areas=areas,
                             stated_crs=UTM48 if ministry else TM3, status="Còn hiệu lực", over_parcels=over)
         lic.expiry = _add_years(issued, term)
@@ -237,7 +241,8 @@ def build_licences(seed: int, geo: Geography, over_parcels: list[tuple[str, floa
     # 2. licences over the surveyed parcels (later conflict checks need hits)
     for k, (district, x, y, on_river) in enumerate(over_parcels):
         if on_river and k == len(over_parcels) - 1:
-            code, line = min(((c, ln) for c, ln in rivers.items()), key=lambda t: t[1].distance(shapely.Point(x, y)))
+            code, line = min(((c, ln) for c, ln in rivers.items()),
+                             key=lambda t: t[1].distance(shapely.Point(x, y)))
             frac = line.project(shapely.Point(x, y), normalized=True)
             coords = _strip_shape(r, line, frac, r.uniform(1.5, 4.0) * 1e4, river_width.get(code, 30.0))
             kind = "sand"
@@ -279,7 +284,8 @@ def build_licences(seed: int, geo: Geography, over_parcels: list[tuple[str, floa
                 continue
             ministry = kind == "cement"
             holder_type = "to_chuc"
-            if kind in ("sand", "fill") and not any(lic.holder_type == "ca_nhan" for lic in licences if lic.kind == kind):
+            if kind in ("sand",
+                        "fill") and not any(lic.holder_type == "ca_nhan" for lic in licences if lic.kind == kind):
                 holder_type = "ca_nhan"
             elif kind == "clay" and not any(lic.holder_type == "ho_kinh_doanh" for lic in licences):
                 holder_type = "ho_kinh_doanh"
@@ -360,7 +366,8 @@ def tables(seed: int, licences: list[MiningLicence], rate: dict[str, float], for
         stated_crs = lic.stated_crs
         row = [lic.number, issued, lic.authority, lic.holder_type, lic.holder, lic.tax_code, lic.mineral,
                lic.mine_name, lic.commune_code, area_ha, lic.reserves[0], lic.reserves[1], lic.reserves[2],
-               lic.capacity[0], lic.capacity[1], "Lộ thiên", lic.lowest_level, term, expiry, status, stated_crs]
+               lic.capacity[0], lic.capacity[1], "Lộ thiên", lic.lowest_level, term, expiry, status,
+               stated_crs]
         register.append(row)
         reg_row = len(register) + 1
         if cls in ("area_mismatch", "expired_but_active", "term_too_long"):
@@ -369,7 +376,8 @@ def tables(seed: int, licences: list[MiningLicence], rate: dict[str, float], for
             defects.append(_entry("giay_phep", reg_row, lic.number, cls, field, detail))
         if lic.holder_type != "to_chuc":
             defects.append(_entry("giay_phep", reg_row, lic.number, "personal_holder", "chu_giay_phep",
-                                  {"loai_chu": lic.holder_type, "note": "not a defect: mask the holder's name"},
+                                  {"loai_chu": lic.holder_type,
+                                   "note": "not a defect: mask the holder's name"},
                                   severity="info"))
         style = int(rc.integers(3))
         repeat_first = rc.random() < 0.3
@@ -486,5 +494,6 @@ def write_zip_deterministic(data: bytes, path: Path, stamp: str) -> None:
             zi.external_attr = 0o600 << 16
             content = src.read(info.filename)
             if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" with the time of saving
-                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(<)", rb"\g<1>" + stamp.encode() + rb"\g<2>", content)
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(<)",
+                                 rb"\g<1>" + stamp.encode() + rb"\g<2>", content)
             dst.writestr(zi, content)

@@ -41,6 +41,7 @@ class Sheet:
     moved: np.ndarray  # bool: geometry changed by a vertex move (change runs only)
     interior_vertex: np.ndarray  # bool (n, ): parcel has a corner that is not on the sheet frame
     block: np.ndarray  # int8 block index inside the sheet (-1 for the road)
+    base_area: np.ndarray  # area before a change run's vertex moves (the legal area derives from it)
 
 
 def zone_weights(urban: bool, dist_km: float) -> np.ndarray:
@@ -187,7 +188,7 @@ def build_sheet(seed: int, commune: str, key: int, sw: tuple[float, float], weig
     interior = np.add.reduceat(off_frame.astype(int), np.concatenate([[0], np.cumsum(counts)[:-1]])) > 0
     return Sheet(key=key, sw=(sx, sy), polygons=polys[order], zone=np.concatenate(zone_parts)[order],
                  moved=np.concatenate(moved_parts)[order], interior_vertex=interior[order],
-                 block=np.concatenate(block_parts)[order])
+                 block=np.concatenate(block_parts)[order], base_area=shapely.area(base)[order])
 
 
 def sheet_slots(commune_geom, anchor: tuple[float, float], radius: int = 40) -> np.ndarray:

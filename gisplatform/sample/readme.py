@@ -5,29 +5,38 @@ DEFECT_TEXT = {
     ("cadastral_parcels", "tcvn3_text"): "whole file: DBF text in TCVN3 (ABC) bytes, no .cpg",
     ("cadastral_parcels", "vni_text"): "whole file: DBF text in VNI-Windows bytes, no .cpg",
     ("cadastral_parcels", "nfd_text"): "whole file: UTF-8 text in NFD (decomposed) form",
-    ("cadastral_parcels", "vni_truncated"): "VNI value cut by the fixed DBF field width (`mid_letter`: cut between "
+    ("cadastral_parcels",
+     "vni_truncated"): "VNI value cut by the fixed DBF field width (`mid_letter`: cut between "
                                             "a letter and its mark byte)",
-    ("cadastral_parcels", "prj_missing_datum_shift"): ".prj declares the WGS 84 datum with TM 107°15′ parameters "
+    ("cadastral_parcels",
+     "prj_missing_datum_shift"): ".prj declares the WGS 84 datum with TM 107°15′ parameters "
                                                       "(coordinates are EPSG:9215; ~200 m trap)",
     ("cadastral_parcels", "prj_missing"): "no .prj (coordinates are EPSG:9215)",
     ("cadastral_parcels", "commune_code_unpadded"): "MAXA without its leading zero (\"6073\")",
     ("cadastral_parcels", "legacy_land_use_code"): "BHK / NHK / LUN on a record dated on or after 2024-08-01",
-    ("cadastral_parcels", "pre2025_commune_code"): "record dated on or after 2025-07-01 with a predecessor code no "
+    ("cadastral_parcels",
+     "pre2025_commune_code"): "record dated on or after 2025-07-01 with a predecessor code no "
                                                    "new unit reuses",
     ("cadastral_parcels", "duplicate_key"): "second row with the MAXA_BD / SOTO / SOTHUA of another parcel",
-    ("cadastral_parcels", "self_intersection"): "bow-tie ring (two vertices swapped); DIENTICH is the surveyed area",
+    ("cadastral_parcels",
+     "self_intersection"): "bow-tie ring (two vertices swapped); DIENTICH is the surveyed area",
     ("cadastral_parcels", "overlap"): "a vertex pushed into the neighbour: overlap > 1 m²",
     ("cadastral_parcels", "area_mismatch"): "DIENTICH off the geometry area by 6-15 %",
     ("cadastral_parcels", "bad_parcel_id"): "MATHUA is the GeoHash of a point outside the parcel",
     ("cadastral_parcels", "unknown_land_use_code"): "MDSD = XYZ",
     ("cadastral_parcels", "missing_required"): "empty SOTHUA",
-    ("cadastral_parcels", "swapped_xy"): "cadastral_crs_defects/swapped_xy.shp: coordinates written as (N, E)",
-    ("cadastral_parcels", "utm48_coordinates"): "cadastral_crs_defects/utm48.shp: EPSG:3405 coordinates, .prj of "
+    ("cadastral_parcels",
+     "swapped_xy"): "cadastral_crs_defects/swapped_xy.shp: coordinates written as (N, E)",
+    ("cadastral_parcels",
+     "utm48_coordinates"): "cadastral_crs_defects/utm48.shp: EPSG:3405 coordinates, .prj of "
                                                 "EPSG:9215",
-    ("cadastral_parcels", "hn72_coordinates"): "cadastral_crs_defects/hn72.shp: HN-72 / GK 106 NE (EPSG:2093), no .prj",
-    ("cadastral_parcels", "missing_datum_shift"): "cadastral_crs_defects/missing_datum_shift.shp: coordinates ~+195 m "
+    ("cadastral_parcels",
+     "hn72_coordinates"): "cadastral_crs_defects/hn72.shp: HN-72 / GK 106 NE (EPSG:2093), no .prj",
+    ("cadastral_parcels",
+     "missing_datum_shift"): "cadastral_crs_defects/missing_datum_shift.shp: coordinates ~+195 m "
                                                   "E / -111 m N off (projected without the datum shift)",
-    ("cadastral_parcels", "rotation_sign"): "cadastral_crs_defects/rotation_sign.shp: WKT1 .prj whose TOWGS84 has "
+    ("cadastral_parcels",
+     "rotation_sign"): "cadastral_crs_defects/rotation_sign.shp: WKT1 .prj whose TOWGS84 has "
                                             "the coordinate-frame rotation signs",
     ("mining_licences", "swapped_xy"): "corner x / y columns swapped for one licence",
     ("mining_licences", "utm_stated_as_tm3"): "UTM 48N corners, he_toa_do says KTT 107°15′ múi 3°",

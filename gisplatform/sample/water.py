@@ -18,7 +18,8 @@ LICENCES_FILE = "water/giay_phep_tai_nguyen_nuoc.csv"
 TM3 = "VN-2000, KTT 107°15', múi chiếu 3°"
 UTM48 = "VN-2000, KTT 105°, múi chiếu 6°"
 LICENCE_COLUMNS = ("so_giay_phep", "so_hieu_diem", "ngay_cap", "co_quan_cap", "loai_chu", "chu_giay_phep",
-                   "ten_cong_trinh", "ma_xa", "loai_nguon", "nguon_nuoc", "muc_dich", "luu_luong", "chieu_sau",
+                   "ten_cong_trinh", "ma_xa", "loai_nguon", "nguon_nuoc", "muc_dich", "luu_luong",
+                   "chieu_sau",
                    "tang_chua_nuoc", "thoi_han_nam", "ngay_het_han", "trang_thai", "he_toa_do", "x", "y")
 DEFECTS = ("swapped_xy", "outside_province")
 MERGER = date(2025, 7, 1)
@@ -95,7 +96,8 @@ def build_licences(seed: int, geo: Geography, rate: dict[str, float], force: boo
         term = int(r.integers(5, 16)) if kind == "mat" else int(r.integers(3, 11))
         expiry = _add_years(issued, term)
         if ministry:
-            authority = "Bộ Tài nguyên và Môi trường" if issued < date(2025, 3, 1) else "Bộ Nông nghiệp và Môi trường"
+            renamed = issued >= date(2025, 3, 1)
+            authority = "Bộ Nông nghiệp và Môi trường" if renamed else "Bộ Tài nguyên và Môi trường"
             number = f"{int(numbers.pop()) + 600}/GP-{'BTNMT' if issued < date(2025, 3, 1) else 'BNNMT'}"
         else:
             authority = "UBND tỉnh Lạng Sơn"
@@ -105,7 +107,10 @@ def build_licences(seed: int, geo: Geography, rate: dict[str, float], force: boo
         else:
             sur = N.SURNAMES[int(r.integers(len(N.SURNAMES)))]
             person = f"{sur} Văn {N.MALE_GIVEN[int(r.integers(len(N.MALE_GIVEN)))]}"
-            holder_type, holder = ("ca_nhan", person) if holder_i == -1 else ("ho_kinh_doanh", f"Hộ kinh doanh {person}")
+            if holder_i == -1:
+                holder_type, holder = "ca_nhan", person
+            else:
+                holder_type, holder = "ho_kinh_doanh", f"Hộ kinh doanh {person}"
         status = "Còn hiệu lực" if expiry >= as_of else "Hết hạn"
         pts = []
         if kind == "mat":
@@ -123,7 +128,8 @@ def build_licences(seed: int, geo: Geography, rate: dict[str, float], force: boo
                 ring = f.geometry.geoms[0].exterior
                 pts.append(np.array(ring.interpolate(r.uniform(0, 1), normalized=True).coords[0]))
             source_name, depth, aquifer, flow = f.name, None, None, round(float(r.uniform(200, 20000)), -1)
-            work = {"Sinh hoạt": "Trạm cấp nước", "Thủy điện": "Nhà máy thủy điện", "Tưới": "Công trình thủy lợi",
+            work = {"Sinh hoạt": "Trạm cấp nước", "Thủy điện": "Nhà máy thủy điện",
+                    "Tưới": "Công trình thủy lợi",
                     "Công nghiệp": "Trạm bơm", "Nuôi trồng thủy sản": "Trại nuôi cá"}[purpose] + f" {f.name}"
         else:
             cx, cy = towns.get(src) or geo.new_units[src].seed_xy
@@ -170,7 +176,8 @@ def build_licences(seed: int, geo: Geography, rate: dict[str, float], force: boo
             row = rows[i]
             if cls == "swapped_xy":
                 row[18], row[19] = row[19], row[18]
-                defects.append(_entry(i, meta[i], cls, "x", {"note": "x holds the easting and y the northing"}))
+                defects.append(_entry(i, meta[i], cls, "x",
+                                      {"note": "x holds the easting and y the northing"}))
             else:
                 # a typo in the thousands: the point lands well outside the province
                 x, y = meta[i]["true_xy"]

@@ -55,8 +55,9 @@ def map_columns(layer: Layer, columns: Sequence[str], field_map: dict[str, str],
     return ColumnMapping(mapping, tuple(c for c in columns if c not in used))
 
 
-def _is_text_column(values: pd.Series) -> bool:
-    return values.dtype == object or str(values.dtype) in ("string", "str")
+def _text_values(series: pd.Series) -> list[str]:
+    """The str values of a column (spreadsheet columns mix text with numbers and dates)."""
+    return [v for v in series.tolist() if isinstance(v, str)]
 
 
 def decide_encodings(batch: SourceBatch, columns: Sequence[str], requested: str) -> dict[str, Detection]:
@@ -65,11 +66,11 @@ def decide_encodings(batch: SourceBatch, columns: Sequence[str], requested: str)
         raise SourceError(f"encoding {requested!r} is not one of {', '.join(DECLARABLE_ENCODINGS)}")
     decisions = {}
     for column in columns:
-        series = batch.rows[column]
-        if not _is_text_column(series):
+        texts = _text_values(batch.rows[column])
+        if not texts:
             continue
         if requested == "auto":
-            decisions[column] = detect_column(series.tolist())
+            decisions[column] = detect_column(texts)
         else:
             name = "unicode" if requested == "latin1" and not batch.text_is_latin1 else requested
             decisions[column] = Detection(encoding=name, confidence=1.0, evidence="declared by the job or --encoding")
@@ -82,14 +83,16 @@ def decode_text(batch: SourceBatch, decisions: dict[str, Detection]) -> tuple[di
     raw_kept: dict[str, list] = {}
     for column, detection in decisions.items():
         values = batch.rows[column].tolist()
-        values = [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in values]
-        decoded[column] = np.array(decode_column(values, detection.encoding), dtype=object)
+        texts = [v if isinstance(v, str) else None for v in values]
+        converted = decode_column(texts, detection.encoding)
+        # non-text cells (numbers, dates in a spreadsheet column) pass through as they are
+        decoded[column] = np.array([c if isinstance(v, str) else v for v, c in zip(values, converted)], dtype=object)
         if detection.encoding in LEGACY_ENCODINGS:
-            raw_kept[column] = values
+            raw_kept[column] = texts
     raw_json: list[str | None] = [None] * len(batch)
     if raw_kept:
         for i in range(len(batch)):
             # latin-1 code points are the original bytes: store them as hex so the JSON is plain ASCII
-            entry = {c: v[i].encode("latin-1").hex() for c, v in raw_kept.items() if v[i]}
+            entry = {c: v[i].encode("latin-1", errors="backslashreplace").hex() for c, v in raw_kept.items() if v[i]}
             raw_json[i] = json.dumps(entry) if entry else None
     return decoded, raw_json

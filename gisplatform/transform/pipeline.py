@@ -172,7 +172,7 @@ def _text_quality(batch: LayerBatch, source: SourceBatch, plan: FilePlan, decode
         name = by_column.get(column)
         if name is None:
             continue
-        for i in lossy_values(list(values)):
+        for i in lossy_values([v if isinstance(v, str) else None for v in values]):
             batch.issues.add(i, Issue("text_quality", "warning",
                                       f"{name}: text contains '?' or U+FFFD from an earlier lossy conversion; "
                                       "the original letters cannot be recovered", name))

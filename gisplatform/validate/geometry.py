@@ -38,6 +38,7 @@ class InsideProvince(RowRule):
             return
         x, y = representative_xy(batch.geometry[rows])
         codes = crs.diagnose_xy(x, y)
+        self._outside_boundary(batch, rows[codes == "ok"], ctx)
         for code in set(codes) - {"ok"}:
             hit = rows[codes == code]
             fix = next((f for f in crs.applicable_fixes(code) if f in ctx.fixes), None)
@@ -47,6 +48,16 @@ class InsideProvince(RowRule):
             hx, hy = representative_xy(batch.geometry[hit])
             for i, e, n in zip(hit, hx, hy):
                 self.fail_row(batch, i, crs.diagnosis_message(code, e, n))
+
+    def _outside_boundary(self, batch: LayerBatch, rows: np.ndarray, ctx: RuleContext) -> None:
+        """Inside the coarse EPSG:9215 box, but in no commune of the province on the record date."""
+        if ctx.admin_units is None or self.layer.name == "admin_units" or not len(rows):
+            return
+        x, y = representative_xy(batch.geometry[rows])
+        communes = ctx.admin_units.code_at(x, y, batch.record_dates[rows])
+        for i, e, n in zip(rows[communes == None], x[communes == None], y[communes == None]):  # noqa: E711
+            self.fail_row(batch, i, f"point (E {e:,.0f}, N {n:,.0f}) is outside Lạng Sơn's boundary: no commune "
+                                    f"contains it on {batch.record_dates[i]}; check the coordinates and their CRS")
 
     def _apply(self, batch: LayerBatch, rows: np.ndarray, code: str, fix: str) -> None:
         fixed = shapely.transform(batch.geometry[rows], lambda c: np.column_stack(crs.apply_fix(c[:, 0], c[:, 1], fix)))

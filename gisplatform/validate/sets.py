@@ -68,22 +68,21 @@ class Overlaps(SetRule):
     def statements(self, staging: str, seen: str, data_table: str, incremental: bool = False) -> list[str]:
         tolerance = float(self.param("tolerance_m2", 1.0))
         key = self.layer.natural_key
-        index = f"CREATE INDEX ON {staging} USING gist (geom) WHERE errors IS NULL"
         # '2********': the interiors share an area (also catches one parcel inside another, which ST_Overlaps misses)
-        pairs = f"""
-            SELECT a.sid AS a_sid, b.sid AS b_sid, ST_Area(ST_Intersection(a.geom, b.geom)) AS area,
-                   {key_text('a', key)} AS a_key, {key_text('b', key)} AS b_key,
-                   a.src_file || ' row ' || a.src_row AS a_where, b.src_file || ' row ' || b.src_row AS b_where
-            FROM {staging} a JOIN {staging} b ON a.geom && b.geom AND a.sid < b.sid
-            WHERE a.errors IS NULL AND b.errors IS NULL AND ST_Relate(a.geom, b.geom, '2********')"""
         within = f"""
-            SELECT sid, string_agg(message, '; ') AS message FROM (
-              SELECT a_sid AS sid, 'overlaps ' || b_key || ' (' || b_where || ') by ' || round(area::numeric, 1)
-                     || ' m²' AS message FROM ({pairs}) p WHERE area > {tolerance}
-              UNION ALL
-              SELECT b_sid, 'overlaps ' || a_key || ' (' || a_where || ') by ' || round(area::numeric, 1) || ' m²'
-              FROM ({pairs}) p WHERE area > {tolerance}) m
-            GROUP BY sid"""
+            WITH pairs AS MATERIALIZED (
+                SELECT a.sid AS a_sid, b.sid AS b_sid, ST_Area(ST_Intersection(a.geom, b.geom)) AS area,
+                       {key_text('a', key)} AS a_key, {key_text('b', key)} AS b_key,
+                       a.src_file || ' row ' || a.src_row AS a_where, b.src_file || ' row ' || b.src_row AS b_where
+                FROM {staging} a JOIN {staging} b ON a.geom && b.geom AND a.sid < b.sid
+                WHERE a.errors IS NULL AND b.errors IS NULL AND ST_Relate(a.geom, b.geom, '2********')
+            ), sides AS (
+                SELECT a_sid AS sid, 'overlaps ' || b_key || ' (' || b_where || ') by ' || round(area::numeric, 1)
+                       || ' m²' AS message FROM pairs WHERE area > {tolerance}
+                UNION ALL
+                SELECT b_sid, 'overlaps ' || a_key || ' (' || a_where || ') by ' || round(area::numeric, 1) || ' m²'
+                FROM pairs WHERE area > {tolerance})
+            SELECT sid, string_agg(message, '; ') AS message FROM sides GROUP BY sid"""
         staying = ("TRUE" if incremental else f"d.source_hash IN (SELECT source_hash FROM {seen})")
         against_loaded = f"""
             SELECT a.sid, string_agg('overlaps loaded feature ' || {key_text('d', key)} || ' by '
@@ -94,5 +93,5 @@ class Overlaps(SetRule):
               AND ST_Relate(a.geom, d.geom, '2********')
               AND ST_Area(ST_Intersection(a.geom, d.geom)) > {tolerance}
             GROUP BY a.sid"""
-        return [index, record_sql(staging, self.failure_kind, self.name, within),
+        return [record_sql(staging, self.failure_kind, self.name, within),
                 record_sql(staging, self.failure_kind, self.name, against_loaded)]
