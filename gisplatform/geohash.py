@@ -8,6 +8,8 @@ Coordinates are WGS 84 degrees; transform VN-2000 points first (``gisplatform.cr
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
 MAX_PRECISION = 12  # 60 bits fit a uint64
@@ -117,8 +119,12 @@ def is_geohash(s, precision: int | None = None) -> bool | np.ndarray:
     An array (or list) gives an array of booleans.
     """
     if isinstance(s, (list, tuple, np.ndarray)):
-        return np.array([bool(is_geohash(v, precision)) for v in np.asarray(s, dtype=object).ravel()],
-                        dtype=bool).reshape(np.shape(s))
+        values = np.asarray(s, dtype=object)
+        # one regular-expression pass in Arrow over the whole column
+        length = f"{{{precision}}}" if precision else f"{{1,{MAX_PRECISION}}}"
+        texts = pa.array([v if isinstance(v, str) else None for v in values.ravel()], pa.string())
+        ok = pc.fill_null(pc.match_substring_regex(texts, f"^[{ALPHABET}]{length}$"), False)
+        return np.asarray(ok).reshape(values.shape)
     if not isinstance(s, str) or not 1 <= len(s) <= MAX_PRECISION:
         return False
     if precision is not None and len(s) != precision:

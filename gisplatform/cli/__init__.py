@@ -48,7 +48,13 @@ class Group(click.Group):
             sys.exit(EXIT_FAILED)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+EXIT_CODES = """\b
+Exit codes: 0 success · 1 run failed, nothing changed · 2 wrong usage · 3 layer busy (another run) ·
+4 bad definition (layers/, etl/) · 5 database unreachable · 6 rows rejected (with --strict)"""
+
+
+@click.group(cls=Group, epilog=EXIT_CODES,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="gisplatform")
 def main() -> None:
     """Lạng Sơn GIS data platform: load the department's files into PostGIS, validated and versioned.

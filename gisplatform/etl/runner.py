@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from gisplatform.db.engine import engine, libpq_dsn
 from gisplatform.etl.jobs import Job
 from gisplatform.etl.report import FileReport, RunReport
 from gisplatform.layers import Layer, get_layer
-from gisplatform.load.merge import merge
+from gisplatform.load import merge
 from gisplatform.load.runlog import RunLog, finish_sql
 from gisplatform.load.staging import Staging
 from gisplatform.sources import open_reader
@@ -121,18 +122,24 @@ class _Run:
         self.job, self.layer, self.report, self.cursor, self.ctx = job, layer, report, cursor, ctx
         self.seed, self.batch_size, self.progress = seed, batch_size, progress
         self.row_rules, self.set_rules = rules_for(layer)
-        self.known = _live_source_hashes(cursor, layer)
+        self.overlaps = next((r.new_index() for r in self.set_rules if r.needs_pairs), None)
+        self.known = _live_source_hashes(cursor, layer)  # sorted
+        self.known_used = np.zeros(len(self.known), dtype=bool)  # known hashes already matched by a source row
         self.skipped: list[np.ndarray] = []
         self.staging = Staging(cursor, layer, report.run_id).create()
         self.extra_rejects = 0
 
     def _skippable(self, hashes: np.ndarray) -> np.ndarray:
         """Rows identical to a stored live row; repeats of a row already skipped are processed (duplicates)."""
-        known = np.isin(hashes, self.known)
+        if not len(self.known):
+            return np.zeros(len(hashes), dtype=bool)
+        position = np.minimum(np.searchsorted(self.known, hashes), len(self.known) - 1)
+        known = self.known[position] == hashes
         first = np.zeros(len(hashes), dtype=bool)
         first[np.unique(hashes, return_index=True)[1]] = True
-        already = np.isin(hashes, np.concatenate(self.skipped)) if self.skipped else np.zeros(len(hashes), bool)
-        return known & first & ~already
+        skip = known & first & ~self.known_used[position]
+        self.known_used[position[skip]] = True
+        return skip
 
     def load_file(self, source: SourceFile) -> None:
         options, note = self.job.options_for(source.path)
@@ -168,10 +175,14 @@ class _Run:
         layer_batch = pipeline.transform(batch, plan, self.layer, hashes, self.ctx.today)
         run_row_rules(layer_batch, self.row_rules, self.ctx)
         pipeline.finish(layer_batch, self.ctx)
-        self.staging.append(layer_batch)
+        sids = self.staging.append(layer_batch)
+        if self.overlaps is not None:
+            accepted = ~layer_batch.issues.rejected()
+            self.overlaps.add(sids[accepted], layer_batch.geometry[accepted])
 
     def _reject_orphans(self, reader) -> None:
         """Corner-table rows whose licence is not in the register: accounted for as rejected source rows."""
+        self.staging.wait()
         for licence_no, lines, corner_file in _orphans(reader):
             self.cursor.execute(
                 "INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, message) "
@@ -182,11 +193,20 @@ class _Run:
             self.report.read += 1
             self.extra_rejects += 1
 
-    def merge(self) -> None:
+    def merge_staged(self) -> None:
         self.staging.append_seen(np.concatenate(self.skipped) if self.skipped else np.zeros(0, np.int64))
         if self.progress:
-            self.progress("merging", 0, None)
-        counts = merge(self.cursor, self.staging, self.layer, self.set_rules, self.job.full_snapshot)
+            self.progress("checking and merging", 0, None)
+        ctx = merge.set_context(self.cursor, self.staging, self.layer, self.job.full_snapshot)
+        # The database indexes the staging table and checks keys while Python searches overlapping pairs
+        # (both release the GIL): on two cores the pair search costs no wall time of its own.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            database_side = pool.submit(merge.prepare, self.cursor, self.staging, ctx, self.set_rules)
+            pairs = self.overlaps.pairs() if self.overlaps is not None else None
+            database_side.result()
+        if pairs is not None:
+            self.staging.append_pairs(*pairs)
+        counts = merge.complete(self.cursor, self.staging, self.layer, ctx, self.set_rules)
         skipped = sum(f.skipped_unchanged for f in self.report.files)
         r = self.report
         r.inserted, r.updated, r.retired = counts.inserted, counts.updated, counts.retired
@@ -236,6 +256,17 @@ def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATC
         log.close()
 
 
+def _load_sources(run: _Run, job: Job, layer: Layer, files: list[SourceFile]) -> None:
+    if job.derive_from:
+        reader = DerivedReader(layer)
+        run.load_reader(reader, reader.path, reader.options)
+        return
+    for source in files:
+        if source.path in job.options.related.values():
+            continue  # read through its register (e.g. the corner table)
+        run.load_file(source)
+
+
 def _execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
              progress: Progress | None) -> None:
     with engine().connect() as sa_connection:
@@ -245,15 +276,11 @@ def _execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport,
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("SET LOCAL jit = off")  # compiling the merge's large plans cost seconds, running them less
         run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress)
-        if job.derive_from:
-            reader = DerivedReader(layer)
-            run.load_reader(reader, reader.path, reader.options)
-        else:
-            for source in files:
-                if source.path in job.options.related.values():
-                    continue  # read through its register (e.g. the corner table)
-                run.load_file(source)
-        run.merge()
+        try:
+            _load_sources(run, job, layer, files)
+            run.merge_staged()
+        finally:
+            run.staging.close()
         _findings(cursor, report.run_id, report)
         report.status = "succeeded"
         if not report.balanced:

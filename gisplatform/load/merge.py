@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gisplatform.layers import Layer
+from gisplatform.layers import DATA_SCHEMA, Layer
 from gisplatform.load.staging import Staging, quote
-from gisplatform.validate.base import SetRule
+from gisplatform.validate.base import SetContext, SetRule
 from gisplatform.validate.sets import key_equal, key_text
 
+BULK_EMPTY_FRACTION = 0.1  # live rows below this share of the staged rows: rebuild spatial indexes once
 VERSION_COLUMNS = ("geom", "qa_flags", "source_file", "source_row", "source_raw", "source_hash", "row_hash")
 
 
@@ -49,10 +50,15 @@ def _staged_value(column: str) -> str:
 
 
 def quarantine_sql(staging: Staging, layer: Layer) -> str:
+    # Rows rejected in Python carry the record as read; rows rejected by a set rule (a duplicate key) passed
+    # the row rules, so their staged values, with the geometry as WKT, are the record.
+    staged = ", ".join(f"'{f.name}', s.{quote(f.name)}" for f in layer.fields)
     return f"""
         INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, field, message, raw_record)
         SELECT {staging.run_id}, '{layer.name}', s.src_file, s.src_row, {key_text('s', layer.natural_key)},
-               e->>'rule', e->>'field', e->>'message', s.raw_record::jsonb
+               e->>'rule', e->>'field', e->>'message',
+               coalesce(s.raw_record::jsonb, jsonb_build_object({staged})
+                        || jsonb_build_object('geometry', ST_AsText(s.geom, 3), 'record', 'as staged'))
         FROM {staging.table} s, jsonb_array_elements(s.errors::jsonb) e
         WHERE s.errors IS NOT NULL"""
 
@@ -89,7 +95,6 @@ def upsert_sql(staging: Staging, layer: Layer) -> str:
         ), inserted AS (
             INSERT INTO {data} ({stored}, version, version_start, run_id)
             SELECT {from_staging}, 1, now(), {staging.run_id} FROM changed c WHERE c.d_fid IS NULL
-            ORDER BY c.sid  -- new features get ids in source order
             RETURNING 1
         ), issues AS (
             INSERT INTO etl.issues (run_id, layer, file, row_number, natural_key, rule, field, message, kind)
@@ -102,6 +107,30 @@ def upsert_sql(staging: Staging, layer: Layer) -> str:
         )
         SELECT (SELECT count(*) FROM incoming), (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated),
                (SELECT count(*) FROM to_history), (SELECT count(*) FROM issues)"""
+
+
+def first_load_sql(staging: Staging, layer: Layer) -> str:
+    """Into a layer with no rows at all every accepted row is new: one plain INSERT, no join, no history."""
+    fields = _fields(layer)
+    stored = ", ".join(fields + list(VERSION_COLUMNS))
+    from_staging = ", ".join([f"c.{f}" for f in fields] + [_staged_value(col) for col in VERSION_COLUMNS])
+    key = layer.natural_key
+    return f"""
+        WITH inserted AS (
+            INSERT INTO {layer.qualified_table} ({stored}, version, version_start, run_id)
+            SELECT {from_staging}, 1, now(), {staging.run_id} FROM {staging.table} c WHERE c.errors IS NULL
+            ORDER BY c.sid  -- new features get ids in source order
+            RETURNING 1
+        ), issues AS (
+            INSERT INTO etl.issues (run_id, layer, file, row_number, natural_key, rule, field, message, kind)
+            SELECT {staging.run_id}, '{layer.name}', c.src_file, c.src_row, {key_text('c', key)},
+                   n->>'rule', n->>'field', n->>'message', CASE WHEN n->>'kind' = 'repair' THEN 'repair'
+                   ELSE 'warning' END
+            FROM {staging.table} c, jsonb_array_elements(c.notes::jsonb) n
+            WHERE c.errors IS NULL AND c.notes IS NOT NULL
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM inserted), 0, 0, (SELECT count(*) FROM issues)"""
 
 
 def retire_sql(staging: Staging, layer: Layer) -> str:
@@ -117,20 +146,61 @@ def retire_sql(staging: Staging, layer: Layer) -> str:
         SELECT count(*) FROM gone"""
 
 
-def merge(cursor, staging: Staging, layer: Layer, set_rules: list[SetRule], full_snapshot: bool) -> MergeCounts:
-    counts = MergeCounts(processed=staging.rows)
+def _spatial_indexes(cursor, layer: Layer) -> list[tuple[str, str]]:
+    """(name, definition) of the layer table's GiST indexes."""
+    cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 "
+        "AND indexdef LIKE '%USING gist%' ORDER BY indexname", (DATA_SCHEMA, layer.table))
+    return [(name, definition) for name, definition in cursor.fetchall()]
+
+
+def _upsert(cursor, staging: Staging, layer: Layer) -> tuple:
+    """Run the upsert. Into an (almost) empty table, spatial indexes are dropped and rebuilt once afterwards:
+    a GiST built in one pass is several times faster than maintained row by row. Only then, because dropping
+    an index locks readers out until the run commits, which matters little while a layer is being created."""
+    cursor.execute(f"SELECT count(*) FILTER (WHERE retired_at IS NULL), count(*) FROM {layer.qualified_table}")
+    live, stored = cursor.fetchone()
+    rebuild = _spatial_indexes(cursor, layer) if live < BULK_EMPTY_FRACTION * staging.rows else []
+    for name, _ in rebuild:
+        cursor.execute(f"DROP INDEX {DATA_SCHEMA}.{quote(name)}")
+    cursor.execute(first_load_sql(staging, layer) if stored == 0 else upsert_sql(staging, layer))
+    result = cursor.fetchone()
+    for _, definition in rebuild:
+        cursor.execute(definition)
+    if rebuild:
+        cursor.execute(f"ANALYZE {layer.qualified_table}")  # the next run's planner must know the table is full
+    return result
+
+
+def set_context(cursor, staging: Staging, layer: Layer, full_snapshot: bool) -> SetContext:
+    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {layer.qualified_table} WHERE retired_at IS NULL)")
+    return SetContext(staging=staging.table, seen=staging.seen_table, pairs=staging.pairs_table,
+                      data=layer.qualified_table, incremental=not full_snapshot, others_loaded=cursor.fetchone()[0])
+
+
+def prepare(cursor, staging: Staging, ctx: SetContext, set_rules: list[SetRule]) -> None:
+    """Index the staged rows and run the set rules that need nothing from Python (duplicate keys)."""
     staging.index()
     for rule in set_rules:
-        kwargs = {"incremental": not full_snapshot} if rule.name == "overlaps" else {}
-        for statement in rule.statements(staging.table, staging.seen_table, layer.qualified_table, **kwargs):
-            cursor.execute(statement)
+        if not rule.needs_pairs:
+            for statement in rule.statements(ctx):
+                cursor.execute(statement)
+
+
+def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules: list[SetRule]) -> MergeCounts:
+    """The remaining set rules, then quarantine, upsert with history, and (full snapshot) retirement."""
+    counts = MergeCounts(processed=staging.rows)
+    cursor.execute(f"ANALYZE {staging.pairs_table}")
+    for rule in set_rules:
+        if rule.needs_pairs:
+            for statement in rule.statements(ctx):
+                cursor.execute(statement)
     cursor.execute(quarantine_sql(staging, layer))
     cursor.execute(f"SELECT count(*) FROM {staging.table} WHERE errors IS NOT NULL")
     counts.rejected = cursor.fetchone()[0]
-    cursor.execute(upsert_sql(staging, layer))
-    incoming, counts.inserted, counts.updated, counts.history, _ = cursor.fetchone()
+    incoming, counts.inserted, counts.updated, counts.history, _ = _upsert(cursor, staging, layer)
     counts.unchanged = incoming - counts.inserted - counts.updated
-    if full_snapshot:
+    if not ctx.incremental:
         cursor.execute(retire_sql(staging, layer))
         counts.retired = cursor.fetchone()[0]
     return counts

@@ -6,6 +6,7 @@ behind (the rollback drops it) and the bulk COPY does not pay for WAL or index m
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -28,9 +29,14 @@ class Staging:
         self.cursor = cursor
         self.layer = layer
         self.run_id = run_id
+        # COPY runs in a background thread while the next batch is transformed (the driver releases the GIL);
+        # one batch in flight at a time, since a cursor serves one statement at a time.
+        self._copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging-copy")
+        self._in_flight: Future | None = None
         self.name = f"run_{run_id}"
         self.table = f"staging.{self.name}"
         self.seen_table = f"staging.run_{run_id}_seen"
+        self.pairs_table = f"staging.run_{run_id}_pairs"
         self.rows = 0
 
     def create(self) -> "Staging":
@@ -41,20 +47,46 @@ class Staging:
             "qa_flags text, source_raw text, errors text, notes text, raw_record text)"
         )
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.seen_table} (source_hash bigint)")
+        self.cursor.execute(f"CREATE UNLOGGED TABLE {self.pairs_table} (a_sid bigint, b_sid bigint, area float8)")
         return self
 
-    def append(self, batch: LayerBatch) -> int:
+    def append(self, batch: LayerBatch) -> np.ndarray:
+        """Stage a batch (COPY in the background); returns the staging ids given to its rows."""
         table = to_arrow(batch, first_sid=self.rows)
+        self.wait()
         if len(table):
-            self.cursor.adbc_ingest(self.name, table, mode="append", db_schema_name="staging")
+            self._in_flight = self._copier.submit(self.cursor.adbc_ingest, self.name, table, mode="append",
+                                                  db_schema_name="staging")
+        sids = np.arange(self.rows, self.rows + len(table), dtype=np.int64)
         self.rows += len(table)
-        return len(table)
+        return sids
+
+    def wait(self) -> None:
+        """Until the batch in flight is staged (re-raising its error). Call before using the cursor."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
 
     def append_seen(self, hashes: np.ndarray) -> None:
         """Source hashes of rows skipped as unchanged: they are present in the source, so never retired."""
-        if len(hashes):
-            self.cursor.adbc_ingest(f"run_{self.run_id}_seen", pa.table({"source_hash": pa.array(hashes, pa.int64())}),
-                                    mode="append", db_schema_name="staging")
+        self._ingest(self.seen_table, {"source_hash": pa.array(hashes, pa.int64())})
+
+    def append_pairs(self, a: np.ndarray, b: np.ndarray, area: np.ndarray) -> None:
+        """Overlapping pairs found in Python (staging ids and overlap area)."""
+        self._ingest(self.pairs_table, {"a_sid": pa.array(a, pa.int64()), "b_sid": pa.array(b, pa.int64()),
+                                        "area": pa.array(area, pa.float64())})
+
+    def _ingest(self, qualified: str, columns: dict) -> None:
+        self.wait()
+        table = pa.table(columns)
+        if len(table):
+            self.cursor.adbc_ingest(qualified.split(".", 1)[1], table, mode="append", db_schema_name="staging")
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._copier.shutdown(wait=True)
 
     def index(self) -> None:
         """Index the staged rows for the set rules and the merge, then gather statistics.
@@ -62,15 +94,18 @@ class Staging:
         Must run before any UPDATE of the staging table: an index built over HOT-updated rows is not usable by
         the transaction that built it (PostgreSQL's indcheckxmin), and the self-joins would scan instead.
         """
+        self.wait()
         key = ", ".join(quote(k) for k in self.layer.natural_key)
         self.cursor.execute(f"CREATE INDEX ON {self.table} ({key})")
         self.cursor.execute(f"CREATE INDEX ON {self.table} USING gist (geom)")
         self.cursor.execute(f"CREATE INDEX ON {self.table} (sid)")
+        self.cursor.execute(f"CREATE INDEX ON {self.seen_table} (source_hash)")
         self.cursor.execute(f"ANALYZE {self.table}")
         self.cursor.execute(f"ANALYZE {self.seen_table}")
 
     def drop(self) -> None:
-        self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}, {self.seen_table}")
+        self.wait()
+        self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}, {self.seen_table}, {self.pairs_table}")
 
 
 def _arrow_column(values: np.ndarray, ftype: str) -> pa.Array:
@@ -98,8 +133,10 @@ def to_arrow(batch: LayerBatch, first_sid: int) -> pa.Table:
     row_hash = hash_columns([*columns.values(), pa.array(shapely.to_wkb(normalized), pa.binary(), from_pandas=True),
                              qa_flags])
     errors = batch.issues.as_json(("error",))
-    raw = [json.dumps(batch.raw_record(i), ensure_ascii=False, default=str) if rejected[i] else None
-           for i in range(n)] if rejected.any() else [None] * n
+    raw: list[str | None] = [None] * n
+    rejected_rows = np.flatnonzero(rejected)
+    for i, record in zip(rejected_rows, batch.raw_records(rejected_rows) if len(rejected_rows) else []):
+        raw[i] = json.dumps(record, ensure_ascii=False, default=str)
     return pa.table({
         "sid": pa.array(np.arange(first_sid, first_sid + n, dtype=np.int64)),
         "src_file": pa.array([batch.file] * n, pa.string()),

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyogrio
 import shapely
 
-from gisplatform import crs
+from gisplatform import crs, geohash
 from gisplatform.sample import cadastral, mining, water
 from gisplatform.sample.geography import Geography, build_geography
 
@@ -280,9 +280,16 @@ def _write_crs_defects(results: list[cadastral.FileResult], out_dir: Path) -> tu
     classes = {"swapped_xy": "swapped_xy", "utm48": "utm48_coordinates", "hn72": "hn72_coordinates",
                "missing_datum_shift": "missing_datum_shift", "rotation_sign": "rotation_sign"}
     files, defects = [], []
+    # the true parcel IDs: what a datum trap gives away (they decode ~200 m from the misplaced parcels)
+    inside = shapely.point_on_surface(polys)
+    lon, lat = crs.transform_xy(shapely.get_x(inside), shapely.get_y(inside), 9215, 4326)
+    mathua = [str(h) for h in geohash.encode(lon, lat, 12)]
+    commune = src.info.get("commune", src.info["survey_commune"])  # the code valid today
     for name, fn, crs_arg, prj, detail, coords_crs in variants:
         geoms = shapely.transform(polys, lambda xy: np.column_stack(fn(xy[:, 0], xy[:, 1])))
         table = pa.table({
+            "MATHUA": pa.array(mathua),
+            "MAXA": pa.array([commune] * len(polys)),
             "MAXA_BD": pa.array([src.info["survey_commune"]] * len(polys)),
             "SOTO": pa.array([1] * len(polys), pa.int32()),
             "SOTHUA": pa.array([str(s) for s in src.first_sheet["sothua"]]),

@@ -107,8 +107,8 @@ class VectorReader:
     def _to_source_batch(self, record_batch: pa.RecordBatch, geometry_name: str, declared: int | None,
                          first_row: int) -> SourceBatch:
         columns = [c for c in record_batch.schema.names if c != geometry_name]
-        rows = pd.DataFrame({c: record_batch.column(c).to_numpy(zero_copy_only=False) for c in columns})
-        rows = rows.astype({c: object for c in columns if record_batch.schema.field(c).type in (pa.string(), pa.large_string())})
+        # Arrow-backed columns: no Python object per value; the transform stage works on Arrow arrays
+        rows = pd.DataFrame({c: pd.Series(pd.arrays.ArrowExtensionArray(record_batch.column(c))) for c in columns})
         wkb = record_batch.column(geometry_name).to_numpy(zero_copy_only=False) if geometry_name in record_batch.schema.names \
             else np.full(record_batch.num_rows, None, dtype=object)
         geometry = shapely.from_wkb(wkb, on_invalid="ignore")

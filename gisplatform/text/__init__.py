@@ -4,8 +4,10 @@ from gisplatform.text.detect import (
     Detection,
     decode_column,
     detect_column,
+    lossy_mask,
     lossy_values,
     possibly_truncated,
+    truncated_mask,
 )
 from gisplatform.text.legacy import (
     decode_cp1258,
@@ -29,8 +31,10 @@ __all__ = [
     "encode_vni",
     "fold",
     "fold_column",
+    "lossy_mask",
     "lossy_values",
     "nfc",
     "possibly_truncated",
+    "truncated_mask",
     "vietnamese_letters",
 ]

@@ -13,6 +13,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from gisplatform.text import legacy
 
 log = logging.getLogger(__name__)
@@ -261,27 +265,39 @@ def decode_column(values: Sequence[str | None], encoding: str) -> list[str | Non
 
 # ----------------------------------------------------------------------------------------- row flags
 # "?" right before a letter ("Nguy?n", "?ông"): a letter an earlier conversion could not map. A "?" at the end
-# of a word is left alone, it is usually a real question mark.
-_LOSSY = re.compile(r"\ufffd|\?(?=[^\W\d_])")
-
-
-def lossy_values(values: Sequence[str | None]) -> list[int]:
-    """Indexes of values showing an earlier lossy conversion ("?" inside a word, U+FFFD): unrecoverable."""
-    return [i for i, v in enumerate(values) if v and _LOSSY.search(v)]
-
-
+# of a word is left alone, it is usually a real question mark. (RE2 syntax: run by Arrow over whole columns.)
+_LOSSY = r"\x{FFFD}|\?\pL"
 _MULTIBYTE = {"vni", "cp1258", "utf-8"}
 
 
-def possibly_truncated(raw_values: Sequence[str | None], width: int, encoding: str) -> list[int]:
-    """Indexes of raw values that fill their DBF field exactly (``width`` bytes) in a multi-byte-per-letter
-    encoding (VNI, CP1258, UTF-8): the last letter was likely cut between base and mark. Single-byte
-    encodings return []: a full field there loses whole letters, not half of one.
+def lossy_mask(values: pa.Array | Sequence[str | None]) -> np.ndarray:
+    """Rows showing an earlier lossy conversion ("?" inside a word, U+FFFD): unrecoverable letters."""
+    array = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
+    return np.asarray(pc.fill_null(pc.match_substring_regex(array, _LOSSY), False))
+
+
+def lossy_values(values: Sequence[str | None]) -> list[int]:
+    """Indexes of values showing an earlier lossy conversion (see :func:`lossy_mask`)."""
+    return np.flatnonzero(lossy_mask(values)).tolist()
+
+
+def truncated_mask(raw_values: pa.Array | Sequence[str | None], width: int, encoding: str) -> np.ndarray:
+    """Rows whose raw value (latin-1 code points = bytes) fills its DBF field exactly (``width`` bytes) in a
+    multi-byte-per-letter encoding (VNI, CP1258, UTF-8): the last letter was likely cut between base and mark.
+    Single-byte encodings give no rows: a full field there loses whole letters, not half of one.
     """
-    if _ALIASES.get(encoding.lower(), encoding.lower()) not in _MULTIBYTE:
-        return []
+    array = raw_values if isinstance(raw_values, pa.Array) else pa.array(list(raw_values), pa.string())
+    if _ALIASES.get(encoding.lower(), encoding.lower()) not in _MULTIBYTE or width <= 0:
+        return np.zeros(len(array), dtype=bool)
+    return np.asarray(pc.fill_null(pc.greater_equal(_byte_length(array), width), False))
 
-    def nbytes(v: str) -> int:
-        return len(v) if not _WIDE.search(v) else len(v.encode("utf-8"))
 
-    return [i for i, v in enumerate(raw_values) if v and nbytes(v) >= width]
+def _byte_length(array: pa.Array) -> pa.Array:
+    """Bytes per value as the source stored them: one per latin-1 code point, UTF-8 length beyond U+00FF."""
+    wide = pc.fill_null(pc.match_substring_regex(array, r"[^\x{0}-\x{FF}]"), False)
+    return pc.if_else(wide, pc.binary_length(array), pc.utf8_length(array))
+
+
+def possibly_truncated(raw_values: Sequence[str | None], width: int, encoding: str) -> list[int]:
+    """Indexes of raw values that probably lost half a letter (see :func:`truncated_mask`)."""
+    return np.flatnonzero(truncated_mask(raw_values, width, encoding)).tolist()

@@ -110,7 +110,7 @@ class LayerBatch:
     record_dates: np.ndarray  # datetime64[D]: the date codes are checked against
     source_hash: np.ndarray  # int64
     source_raw: list[str | None]  # JSON of raw legacy bytes per row
-    raw_record: Callable[[int], dict]  # the row as read, for the quarantine
+    raw_records: Callable[[np.ndarray], list[dict]]  # rows as read, for the quarantine
     stated_crs: np.ndarray  # int EPSG per row, as stated (0 = none)
     issues: IssueLog = field(init=False)
     parse_failures: dict[str, np.ndarray] = field(default_factory=dict)  # field -> mask of unparseable values

@@ -9,12 +9,12 @@ import json
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from gisplatform.layers import Layer
 from gisplatform.sources.base import SourceBatch, SourceError
 from gisplatform.text import Detection, decode_column, detect_column
+from gisplatform.transform import arrow
 
 LEGACY_ENCODINGS = ("tcvn3", "vni", "cp1258")
 DECLARABLE_ENCODINGS = ("auto", "utf-8", "tcvn3", "vni", "cp1258", "latin1", "unicode")
@@ -55,9 +55,9 @@ def map_columns(layer: Layer, columns: Sequence[str], field_map: dict[str, str],
     return ColumnMapping(mapping, tuple(c for c in columns if c not in used))
 
 
-def _text_values(series: pd.Series) -> list[str]:
-    """The str values of a column (spreadsheet columns mix text with numbers and dates)."""
-    return [v for v in series.tolist() if isinstance(v, str)]
+def _text_sample(array: pa.Array) -> list[str]:
+    """The text values of a column, for detecting its encoding."""
+    return array.drop_null().to_pylist() if arrow.is_text(array) else []
 
 
 def decide_encodings(batch: SourceBatch, columns: Sequence[str], requested: str) -> dict[str, Detection]:
@@ -66,7 +66,7 @@ def decide_encodings(batch: SourceBatch, columns: Sequence[str], requested: str)
         raise SourceError(f"encoding {requested!r} is not one of {', '.join(DECLARABLE_ENCODINGS)}")
     decisions = {}
     for column in columns:
-        texts = _text_values(batch.rows[column])
+        texts = _text_sample(arrow.as_arrow(batch.rows[column]))
         if not texts:
             continue
         if requested == "auto":
@@ -77,22 +77,32 @@ def decide_encodings(batch: SourceBatch, columns: Sequence[str], requested: str)
     return decisions
 
 
-def decode_text(batch: SourceBatch, decisions: dict[str, Detection]) -> tuple[dict[str, np.ndarray], list[str | None]]:
-    """Decoded (NFC) values of each decided column, and per row a JSON of the raw legacy text kept for audit."""
-    decoded: dict[str, np.ndarray] = {}
+def decode_text(batch: SourceBatch, decisions: dict[str, Detection]) -> tuple[dict[str, pa.Array], list[str | None]]:
+    """Decoded (NFC) text of each decided column, and per row a JSON of the raw legacy text kept for audit."""
+    decoded: dict[str, pa.Array] = {}
     raw_kept: dict[str, list] = {}
     for column, detection in decisions.items():
-        values = batch.rows[column].tolist()
-        texts = [v if isinstance(v, str) else None for v in values]
-        converted = decode_column(texts, detection.encoding)
-        # non-text cells (numbers, dates in a spreadsheet column) pass through as they are
-        decoded[column] = np.array([c if isinstance(v, str) else v for v, c in zip(values, converted)], dtype=object)
-        if detection.encoding in LEGACY_ENCODINGS:
-            raw_kept[column] = texts
-    raw_json: list[str | None] = [None] * len(batch)
+        array = arrow.as_arrow(batch.rows[column])
+        if not arrow.is_text(array):
+            decoded[column] = array  # numbers or dates in a spreadsheet column
+        elif detection.encoding == "ascii":
+            decoded[column] = array
+        elif detection.encoding == "unicode":
+            decoded[column] = arrow.nfc(array)
+        else:
+            texts = array.to_pylist()
+            decoded[column] = pa.array(decode_column(texts, detection.encoding), pa.string())
+            if detection.encoding in LEGACY_ENCODINGS:
+                raw_kept[column] = texts
+    return decoded, _raw_json(raw_kept, len(batch))
+
+
+def _raw_json(raw_kept: dict[str, list], size: int) -> list[str | None]:
+    """Per row, the original bytes (hex) of text converted from a legacy encoding."""
+    raw_json: list[str | None] = [None] * size
     if raw_kept:
-        for i in range(len(batch)):
-            # latin-1 code points are the original bytes: store them as hex so the JSON is plain ASCII
+        for i in range(size):
+            # latin-1 code points are the original bytes: hex keeps the JSON plain ASCII
             entry = {c: v[i].encode("latin-1", errors="backslashreplace").hex() for c, v in raw_kept.items() if v[i]}
             raw_json[i] = json.dumps(entry) if entry else None
-    return decoded, raw_json
+    return raw_json

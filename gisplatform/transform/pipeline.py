@@ -14,10 +14,11 @@ import shapely
 
 from gisplatform.layers import Layer
 from gisplatform.sources.base import FileInfo, SourceBatch, SourceError, SourceOptions
-from gisplatform.text import Detection, lossy_values, possibly_truncated
+from gisplatform.text import Detection, lossy_mask, truncated_mask
+from gisplatform.transform import arrow
 from gisplatform.transform import geometry as geo
 from gisplatform.transform.batch import Issue, LayerBatch
-from gisplatform.transform.columns import LEGACY_ENCODINGS, ColumnMapping, decide_encodings, decode_text, map_columns
+from gisplatform.transform.columns import ColumnMapping, decide_encodings, decode_text, map_columns
 from gisplatform.transform.derive import derive_fields
 from gisplatform.transform.hashing import hash_columns
 from gisplatform.transform.typing import convert, empty, is_missing, missing_mask
@@ -80,9 +81,7 @@ def plan_file(reader, first: SourceBatch, layer: Layer, options: SourceOptions, 
 
 def source_hashes(batch: SourceBatch, seed: bytes) -> np.ndarray:
     """Hash of each row exactly as read (all columns, geometry bytes, stated CRS)."""
-    columns = [pa.array(batch.rows[c].to_numpy(dtype=object), from_pandas=True) for c in batch.rows.columns]
-    columns = [c if c.type != pa.null() else pa.nulls(len(batch), pa.string()) for c in columns]
-    columns = [c.cast(pa.string()) if pa.types.is_date(c.type) or pa.types.is_timestamp(c.type) else c for c in columns]
+    columns = [arrow.as_arrow(batch.rows[c]) for c in batch.rows.columns]
     wkb = batch.raw_geometry_wkb if batch.raw_geometry_wkb is not None else shapely.to_wkb(batch.geometry)
     columns.append(pa.array(wkb, pa.binary(), from_pandas=True))
     stated = batch.crs if isinstance(batch.crs, np.ndarray) else np.full(len(batch), batch.crs or 0)
@@ -105,20 +104,21 @@ def subset(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:
     )
 
 
-def _raw_record_builder(batch: SourceBatch, decoded: dict[str, np.ndarray], stated: np.ndarray):
+def _raw_record_builder(batch: SourceBatch, decoded: dict[str, pa.Array], stated: np.ndarray):
+    """A function giving the rows as read (decoded text, geometry as WKT) for a list of row positions."""
     columns = list(batch.rows.columns)
 
-    def build(i: int) -> dict:
-        record = {}
-        for c in columns:
-            value = decoded[c][i] if c in decoded else batch.rows[c].iloc[i]
-            record[c] = None if is_missing(value) else value
-        geom = batch.geometry[i] if batch.geometry is not None else None
-        if geom is not None:
-            wkt = shapely.to_wkt(geom, rounding_precision=3)
-            record["geometry"] = wkt if len(wkt) <= RAW_GEOMETRY_CHARS else wkt[:RAW_GEOMETRY_CHARS] + " …"
-            record["geometry_crs"] = f"EPSG:{int(stated[i])}" if stated[i] else None
-        return record
+    def build(indices: np.ndarray) -> list[dict]:
+        taken = {c: (decoded[c] if c in decoded else arrow.as_arrow(batch.rows[c])).take(indices).to_pylist()
+                 for c in columns}
+        records = [{c: taken[c][k] for c in columns} for k in range(len(indices))]
+        geoms = batch.geometry[indices] if batch.geometry is not None else [None] * len(indices)
+        for record, geom, crs_code in zip(records, geoms, stated[indices]):
+            if geom is not None:
+                wkt = shapely.to_wkt(geom, rounding_precision=3)
+                record["geometry"] = wkt if len(wkt) <= RAW_GEOMETRY_CHARS else wkt[:RAW_GEOMETRY_CHARS] + " …"
+                record["geometry_crs"] = f"EPSG:{int(crs_code)}" if crs_code else None
+        return records
 
     return build
 
@@ -135,18 +135,23 @@ def transform(batch: SourceBatch, plan: FilePlan, layer: Layer, source_hash: np.
     out = LayerBatch(
         layer=layer, file=plan.display, row_numbers=batch.row_numbers, values={}, geometry=storage,
         record_dates=np.full(n, today, dtype="datetime64[D]"), source_hash=source_hash, source_raw=source_raw,
-        raw_record=_raw_record_builder(batch, decoded, stated), stated_crs=stated,
+        raw_records=_raw_record_builder(batch, decoded, stated), stated_crs=stated,
     )
     for f in layer.source_fields:
         column = plan.mapping.column(f.name)
         if column is None:
             out.values[f.name] = empty(f, n)
             continue
-        raw = decoded[column] if column in decoded else batch.rows[column].to_numpy(dtype=object)
+        raw = decoded[column] if column in decoded else arrow.as_arrow(batch.rows[column])
         out.raw_values[f.name] = raw
-        out.values[f.name], failed = convert(raw, f)
-        if failed.any():
-            out.parse_failures[f.name] = failed
+        converted = convert(raw, f)
+        out.values[f.name] = converted.values
+        if converted.failed.any():
+            out.parse_failures[f.name] = converted.failed
+        if converted.padded.any():
+            out.issues.add_where(converted.padded, "field_values", "repair",
+                                 lambda i, f=f: f"{f.name}: leading zeros restored to {converted.values[i]} "
+                                                f"(codes are {f.pad} digits; spreadsheets drop the zeros)", f.name)
     _fill_defaults(out, layer)
     _text_quality(out, batch, plan, decoded)
     for problem in batch.problems:
@@ -165,25 +170,24 @@ def _fill_defaults(batch: LayerBatch, layer: Layer) -> None:
             values[missing] = batch.values[f.default_from][missing]
 
 
-def _text_quality(batch: LayerBatch, source: SourceBatch, plan: FilePlan, decoded: dict[str, np.ndarray]) -> None:
+def _text_quality(batch: LayerBatch, source: SourceBatch, plan: FilePlan, decoded: dict[str, pa.Array]) -> None:
     """Warn about text that an earlier conversion damaged ('?', U+FFFD) or a fixed-width DBF field cut short."""
     by_column = {c: f for f, c in plan.mapping.field_to_column.items() if c}
     for column, values in decoded.items():
         name = by_column.get(column)
-        if name is None:
+        if name is None or not arrow.is_text(values):
             continue
-        for i in lossy_values([v if isinstance(v, str) else None for v in values]):
-            batch.issues.add(i, Issue("text_quality", "warning",
-                                      f"{name}: text contains '?' or U+FFFD from an earlier lossy conversion; "
-                                      "the original letters cannot be recovered", name))
+        batch.issues.add_where(lossy_mask(values), "text_quality", "warning",
+                               f"{name}: text contains '?' or U+FFFD from an earlier lossy conversion; the original "
+                               "letters cannot be recovered", name)
         encoding = plan.encodings[column].encoding
         width = plan.widths.get(column)
-        if width and encoding in LEGACY_ENCODINGS:
-            raw = [None if is_missing(v) else v for v in source.rows[column].tolist()]
-            for i in possibly_truncated(raw, width, encoding):
-                batch.issues.add(i, Issue("text_quality", "warning",
-                                          f"{name}: fills the whole DBF field ({width} bytes) in {encoding.upper()}, "
-                                          "which takes several bytes per letter: the text is probably cut short", name))
+        if width and source.text_is_latin1:
+            # DBF readers drop trailing spaces: a value cut right after a space reads one byte short of full
+            full = truncated_mask(arrow.as_arrow(source.rows[column]), width - 1, encoding)
+            batch.issues.add_where(full, "text_quality", "warning",
+                                   f"{name}: fills the whole DBF field ({width} bytes) in {encoding.upper()}, which "
+                                   "takes several bytes per letter: the text is probably cut short", name)
 
 
 def finish(batch: LayerBatch, ctx) -> None:

@@ -4,22 +4,31 @@ Text is stripped and NFC; codes are zero-padded and upper-cased; numbers and dat
 formats officers actually type ("2.380.800,00", "20/7/2017"). A value that cannot be read is not guessed: it is
 reported (rule ``field_values``) and the row is rejected.
 
-Each distinct value is parsed once: source columns repeat values a lot (dates, codes), so this keeps Python-level
-parsing off the per-row path.
+Columns arrive as Arrow arrays; work is done by Arrow kernels or once per distinct value (see transform.arrow).
 """
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gisplatform.layers import Field
 from gisplatform.text import fold
+from gisplatform.transform import arrow
 from gisplatform.transform.values import parse_bool, parse_vn_date, parse_vn_number
 
 NAT = np.datetime64("NaT", "D")
+
+
+@dataclass
+class Converted:
+    values: np.ndarray  # object (text, boolean), float64 (number, integer), datetime64[D] (date)
+    failed: np.ndarray  # bool: values that could not be read as the field's type
+    padded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # codes that gained zeros
 
 
 def is_missing(value) -> bool:
@@ -29,37 +38,18 @@ def is_missing(value) -> bool:
         return True
     if isinstance(value, str) and not value.strip():
         return True
-    return value is pd.NaT or (isinstance(value, np.datetime64) and np.isnat(value))
-
-
-def _parse_distinct(values: np.ndarray, parse: Callable, empty, out_dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Apply parse to each distinct non-missing value; return (parsed array, mask of unparseable values)."""
-    out = np.full(len(values), empty, dtype=out_dtype)
-    failed = np.zeros(len(values), dtype=bool)
-    labels, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-    parsed = np.full(len(uniques), empty, dtype=out_dtype)
-    bad = np.zeros(len(uniques), dtype=bool)
-    for k, value in enumerate(uniques):
-        if is_missing(value):
-            continue
-        try:
-            parsed[k] = parse(value)
-        except (ValueError, TypeError, OverflowError):
-            bad[k] = True
-    present = labels >= 0
-    out[present] = parsed[labels[present]]
-    failed[present] = bad[labels[present]]
-    return out, failed
+    return isinstance(value, np.datetime64) and np.isnat(value)
 
 
 def _to_date(value) -> np.datetime64:
-    if isinstance(value, (dt.date, dt.datetime, pd.Timestamp)):
-        return np.datetime64(pd.Timestamp(value).date(), "D")
+    if isinstance(value, (dt.date, dt.datetime)):
+        return np.datetime64(value if isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+                             else value.date(), "D")
     return np.datetime64(parse_vn_date(value), "D")
 
 
 def _to_number(value) -> float:
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return float(parse_vn_number(str(value)))
 
@@ -71,84 +61,71 @@ def _to_integer(value) -> float:
     return number
 
 
-def _text(values: np.ndarray) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):
-        if is_missing(v):
-            out[i] = None
-        elif isinstance(v, float) and v.is_integer():
-            out[i] = str(int(v))  # a code Excel turned into a number
-        else:
-            out[i] = str(v).strip()
-    return out
+def _numbers(array: pa.Array, parse) -> tuple[np.ndarray, np.ndarray]:
+    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+        values = np.asarray(pc.fill_null(array.cast(pa.float64()), np.nan))
+        if parse is _to_integer:
+            fractional = ~np.isnan(values) & (values != np.floor(values))
+            return np.where(fractional, np.nan, values), fractional
+        return values, np.zeros(len(values), dtype=bool)
+    return arrow.parse_distinct(arrow.clean_text(array), parse, np.nan, np.float64)
 
 
-def _codes(values: np.ndarray, field: Field) -> np.ndarray:
-    """Codes: upper-case, zero-padded to the field's width, multi-codes normalised to 'A+B'."""
-    def one(code: str) -> str:
-        code = code.strip().upper()
-        if field.pad and code.isdigit():
-            code = code.zfill(field.pad)
-        return code
-
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):
-        if v is None:
-            out[i] = None
-        elif field.multi:
-            parts = [p for p in v.replace(",", field.multi).replace(";", field.multi).split(field.multi) if p.strip()]
-            out[i] = field.multi.join(one(p) for p in parts) or None
-        else:
-            out[i] = one(v)
-    return out
+def _dates(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    if pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
+        values = np.asarray(array.cast(pa.date32()).to_numpy(zero_copy_only=False), dtype="datetime64[D]")
+        return values, np.zeros(len(values), dtype=bool)
+    return arrow.parse_distinct(arrow.clean_text(array), _to_date, NAT, "datetime64[D]")
 
 
-def _domain(values: np.ndarray, field: Field) -> tuple[np.ndarray, np.ndarray]:
-    """Map a domain value given as its code or its Vietnamese/English label (any accents/case) to the code."""
+def _domain(array: pa.Array, f: Field) -> tuple[np.ndarray, np.ndarray]:
+    """A domain value given as its code or its Vietnamese/English label (any accents or case) → the code."""
     lookup = {}
-    for code in field.domain or ():
+    for code in f.domain or ():
         lookup[fold(code)] = code
-        label = field.values.get(code)
+        label = f.values.get(code)
         if label:
             lookup[fold(label.vi)] = code
             lookup[fold(label.en)] = code
-    out = np.empty(len(values), dtype=object)
-    bad = np.zeros(len(values), dtype=bool)
-    for i, v in enumerate(values):
-        if v is None:
-            out[i] = None
-            continue
-        code = lookup.get(fold(v))
-        out[i] = code
-        bad[i] = code is None
-    return out, bad
+
+    def to_code(value: str) -> str:
+        code = lookup.get(fold(str(value)))
+        if code is None:
+            raise ValueError(value)
+        return code
+
+    return arrow.parse_distinct(arrow.clean_text(array), to_code, None, object)
 
 
-def convert(values: np.ndarray, field: Field) -> tuple[np.ndarray, np.ndarray]:
-    """Typed values for one field, and the mask of values that could not be converted."""
-    if field.type == "text":
-        text = _text(values)
-        if field.domain:
-            return _domain(text, field)
-        if field.code_table or field.pad:
-            return _codes(text, field), np.zeros(len(values), dtype=bool)
-        return text, np.zeros(len(values), dtype=bool)
-    if field.type == "number":
-        return _parse_distinct(values, _to_number, np.nan, np.float64)
-    if field.type == "integer":
-        return _parse_distinct(values, _to_integer, np.nan, np.float64)
-    if field.type == "date":
-        return _parse_distinct(values, _to_date, NAT, "datetime64[D]")
-    if field.type == "boolean":
-        return _parse_distinct(values, parse_bool, None, object)
-    raise ValueError(f"unknown field type {field.type}")
+def convert(values, f: Field) -> Converted:
+    """Typed values for one field (from an Arrow array, pandas column or numpy array)."""
+    array = arrow.as_arrow(values)
+    size = len(array)
+    if f.type == "text":
+        if f.domain:
+            return Converted(*_domain(array, f))
+        if f.code_table or f.pad:
+            codes, padded = arrow.normalise_codes(array, f.pad, f.multi)
+            return Converted(arrow.to_numpy(codes), np.zeros(size, dtype=bool), padded)
+        return Converted(arrow.to_numpy(arrow.clean_text(array)), np.zeros(size, dtype=bool))
+    if f.type == "number":
+        return Converted(*_numbers(array, _to_number))
+    if f.type == "integer":
+        return Converted(*_numbers(array, _to_integer))
+    if f.type == "date":
+        return Converted(*_dates(array))
+    if f.type == "boolean":
+        if pa.types.is_boolean(array.type):
+            return Converted(arrow.to_numpy(array), np.zeros(size, dtype=bool))
+        return Converted(*arrow.parse_distinct(arrow.clean_text(array), parse_bool, None, object))
+    raise ValueError(f"unknown field type {f.type}")
 
 
-def empty(field: Field, size: int) -> np.ndarray:
+def empty(f: Field, size: int) -> np.ndarray:
     """A column of missing values of the field's type."""
-    if field.type in ("number", "integer"):
+    if f.type in ("number", "integer"):
         return np.full(size, np.nan)
-    if field.type == "date":
+    if f.type == "date":
         return np.full(size, NAT, dtype="datetime64[D]")
     return np.full(size, None, dtype=object)
 
@@ -158,4 +135,4 @@ def missing_mask(values: np.ndarray) -> np.ndarray:
         return np.isnan(values)
     if values.dtype.kind == "M":
         return np.isnat(values)
-    return np.array([v is None for v in values], dtype=bool)
+    return np.asarray(pd.isna(values), dtype=bool)

@@ -15,7 +15,7 @@ from gisplatform.validate.base import RowRule, RuleContext
 def _differs(recorded: np.ndarray, actual: np.ndarray, tolerance: float, min_abs: float) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = np.abs(recorded - actual)
-        return (diff > tolerance * np.abs(actual)) & (diff > min_abs) & ~np.isnan(recorded) & ~np.isnan(actual)
+        return (diff > tolerance * np.abs(actual)) & (diff > min_abs) & ~np.isnan(recorded) & (actual > 0)
 
 
 class AreaMatchesGeometry(RowRule):
@@ -45,7 +45,7 @@ class FieldsAgree(RowRule):
         tolerance = float(self.param("tolerance", 0.05))
         a = batch.values[name].astype(float)
         b = batch.values[against].astype(float)
-        bad = _differs(a, b, tolerance, 0.0)
+        bad = _differs(a, b, tolerance, 0.0) & (b > 0)
         self.fail(batch, bad, lambda i: (
             f"{name} = {display(a[i])} differs from {against} = {display(b[i])} by "
             f"{(a[i] - b[i]) / b[i]:+.1%} (tolerance {tolerance:.0%})"), name)

@@ -31,6 +31,9 @@ class RowRule:
     def failure_kind(self) -> IssueKind:
         return "error" if self.rule.severity == "error" else "warning"
 
+    def statements(self, ctx: SetContext) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
     def param(self, name: str, default=None):
         return self.rule.params.get(name, default)
 
@@ -50,8 +53,22 @@ class RowRule:
         return batch.issues.add_where(mask, self.name, "repair", messages, field)
 
 
+@dataclass(frozen=True)
+class SetContext:
+    """Where a set rule finds the run's rows (tables of the run's transaction) and what else is loaded."""
+
+    staging: str  # staged rows (accepted and rejected)
+    seen: str  # source hashes of rows skipped as unchanged: present in the source, not staged
+    pairs: str  # overlapping pairs found in Python (a_sid, b_sid, area)
+    data: str  # the layer's table
+    incremental: bool  # mode: rows missing from the source stay
+    others_loaded: bool  # the layer had live rows before this run
+
+
 class SetRule:
     """A rule over all rows of a run, evaluated in SQL on the staging table (see gisplatform.load.merge)."""
+
+    needs_pairs = False  # True: runs after the Python pair search (see gisplatform.validate.overlaps)
 
     def __init__(self, rule: Rule, layer: Layer):
         self.rule = rule
@@ -64,3 +81,6 @@ class SetRule:
     @property
     def failure_kind(self) -> IssueKind:
         return "error" if self.rule.severity == "error" else "warning"
+
+    def statements(self, ctx: SetContext) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError

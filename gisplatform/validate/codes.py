@@ -9,6 +9,8 @@ dated after 2025-07-01, is the classic defect. Where a repair is safe and declar
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from gisplatform.transform.batch import Issue, LayerBatch
@@ -24,6 +26,20 @@ def _split(value: str | None, sep: str | None) -> list[str]:
     return value.split(sep) if sep else [value]
 
 
+def _explode(values: np.ndarray, sep: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-codes ("ONT+CLN") as (row, code) pairs, split by Arrow."""
+    array = pa.array(values, pa.string(), from_pandas=True)
+    if not sep:
+        present = np.asarray(array.is_valid())
+        return np.flatnonzero(present), np.asarray(values, dtype=object)[present]
+    parts = pc.split_pattern(array, sep)
+    flat = pc.list_flatten(parts)
+    rows = np.asarray(pc.list_parent_indices(parts))
+    codes = flat.to_numpy(zero_copy_only=False)
+    keep = codes != ""
+    return rows[keep], codes[keep]
+
+
 class CodesValidAtDate(RowRule):
     """Codes (other than commune codes) exist in their code table on the record date."""
 
@@ -33,16 +49,9 @@ class CodesValidAtDate(RowRule):
                 continue
             table = ctx.code_tables[f.code_table]
             values = batch.values[f.name]
-            # explode multi-codes ("ONT+CLN") into (row, code) pairs
-            rows, codes = [], []
-            for i, v in enumerate(values):
-                for code in _split(v, f.multi):
-                    rows.append(i)
-                    codes.append(code)
-            if not rows:
+            rows, codes = _explode(values, f.multi)
+            if not len(rows):
                 continue
-            rows = np.asarray(rows)
-            codes = np.asarray(codes, dtype=object)
             dates = batch.record_dates[rows]
             valid = table.valid_at(codes, dates)
             if valid.all():

@@ -38,7 +38,7 @@ class FieldValues(RowRule):
                 raw = batch.raw_values.get(f.name)
                 # unreadable values cannot be stored whatever the severity: always an error
                 batch.issues.add_where(failed, self.name, "error", lambda i, f=f, raw=raw: (
-                    f"{f.name}: {shown(f, raw[i]) if raw is not None else 'value'} is not a valid "
+                    f"{f.name}: {shown(f, raw[i].as_py()) if raw is not None else 'value'} is not a valid "
                     f"{f.type}{_hint(f)}"), f.name)
             if f.type in ("number", "integer") and (f.min is not None or f.max is not None):
                 low = values < f.min if f.min is not None else np.zeros(len(values), bool)

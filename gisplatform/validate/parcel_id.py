@@ -23,7 +23,7 @@ class ParcelIdGeohash(RowRule):
         name = self.param("field", "parcel_id")
         ids = batch.values[name]
         present = np.array([v is not None for v in ids], dtype=bool)
-        well_formed = present & np.array([v is not None and len(v) == 12 and geohash.is_geohash(v) for v in ids])
+        well_formed = present & geohash.is_geohash(ids, precision=12)
         self.fail(batch, present & ~well_formed, lambda i: (
             f"{name} {ids[i]!r} is not a 12-character GeoHash (digits and letters except a, i, l, o)"), name)
         rows = np.flatnonzero(well_formed & np.array([g is not None for g in batch.geometry], dtype=bool))

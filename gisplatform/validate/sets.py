@@ -6,7 +6,8 @@ the row's ``errors`` (rejects it) or ``notes`` and ``qa_flags`` (warning), like 
 from __future__ import annotations
 
 from gisplatform.load.staging import quote
-from gisplatform.validate.base import SetRule
+from gisplatform.validate.base import SetContext, SetRule
+from gisplatform.validate.overlaps import OverlapIndex
 
 
 def key_equal(a: str, b: str, key: tuple[str, ...]) -> str:
@@ -39,59 +40,73 @@ def record_sql(staging: str, kind: str, rule: str, findings_sql: str) -> str:
 class DuplicateNaturalKey(SetRule):
     """No two source rows share a natural key (all copies are rejected: only the source can say which is right)."""
 
-    def statements(self, staging: str, seen: str, data_table: str) -> list[str]:
+    def statements(self, ctx: SetContext) -> list[str]:
         key = self.layer.natural_key
         cols = ", ".join(quote(k) for k in key)
         not_null = " AND ".join(f"{quote(k)} IS NOT NULL" for k in key)
         within = f"""
-            WITH dup AS (SELECT {cols} FROM {staging} WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1)
+            WITH dup AS (SELECT {cols} FROM {ctx.staging} WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1)
             SELECT s.sid, 'duplicate natural key (' || {key_text('s', key)} || '): also in '
                    || string_agg(o.src_file || ' row ' || o.src_row, ', ' ORDER BY o.src_file, o.src_row)
                    || '; every copy is rejected: correct the numbering at the source' AS message
-            FROM {staging} s JOIN dup USING ({cols})
-                 JOIN {staging} o ON {key_equal('s', 'o', key)} AND o.sid <> s.sid
+            FROM {ctx.staging} s JOIN dup USING ({cols})
+                 JOIN {ctx.staging} o ON {key_equal('s', 'o', key)} AND o.sid <> s.sid
             GROUP BY s.sid, {', '.join(f's.{quote(k)}' for k in key)}"""
         # a row skipped as unchanged is in the source too: a new row with its key duplicates it
         against_unchanged = f"""
             SELECT s.sid, 'duplicate natural key (' || {key_text('s', key)} || '): same key as '
                    || d.source_file || ' row ' || d.source_row || ', loaded unchanged; correct the numbering at the '
                    || 'source' AS message
-            FROM {staging} s JOIN {data_table} d ON {key_equal('s', 'd', key)}
-            WHERE d.retired_at IS NULL AND d.source_hash IN (SELECT source_hash FROM {seen})"""
-        return [record_sql(staging, self.failure_kind, self.name, within),
-                record_sql(staging, self.failure_kind, self.name, against_unchanged)]
+            FROM {ctx.staging} s JOIN {ctx.data} d ON {key_equal('s', 'd', key)}
+            WHERE d.retired_at IS NULL AND EXISTS (SELECT 1 FROM {ctx.seen} u WHERE u.source_hash = d.source_hash)"""
+        statements = [record_sql(ctx.staging, self.failure_kind, self.name, within)]
+        if ctx.others_loaded:
+            statements.append(record_sql(ctx.staging, self.failure_kind, self.name, against_unchanged))
+        return statements
 
 
 class Overlaps(SetRule):
-    """Features do not overlap each other by more than a tolerance (m², in EPSG:9215)."""
+    """Features do not overlap each other by more than a tolerance (m², in EPSG:9215).
 
-    def statements(self, staging: str, seen: str, data_table: str, incremental: bool = False) -> list[str]:
-        tolerance = float(self.param("tolerance_m2", 1.0))
+    Pairs among the run's own rows come from the Python search (gisplatform.validate.overlaps); pairs with
+    features already loaded, which stay, are found here in SQL (few: only rows that changed are staged).
+    """
+
+    needs_pairs = True
+
+    @property
+    def tolerance(self) -> float:
+        return float(self.param("tolerance_m2", 1.0))
+
+    def new_index(self) -> OverlapIndex:
+        return OverlapIndex(self.tolerance)
+
+    def statements(self, ctx: SetContext) -> list[str]:
         key = self.layer.natural_key
-        # '2********': the interiors share an area (also catches one parcel inside another, which ST_Overlaps misses)
-        within = f"""
-            WITH pairs AS MATERIALIZED (
-                SELECT a.sid AS a_sid, b.sid AS b_sid, ST_Area(ST_Intersection(a.geom, b.geom)) AS area,
-                       {key_text('a', key)} AS a_key, {key_text('b', key)} AS b_key,
-                       a.src_file || ' row ' || a.src_row AS a_where, b.src_file || ' row ' || b.src_row AS b_where
-                FROM {staging} a JOIN {staging} b ON a.geom && b.geom AND a.sid < b.sid
-                WHERE a.errors IS NULL AND b.errors IS NULL AND ST_Relate(a.geom, b.geom, '2********')
-            ), sides AS (
-                SELECT a_sid AS sid, 'overlaps ' || b_key || ' (' || b_where || ') by ' || round(area::numeric, 1)
-                       || ' m²' AS message FROM pairs WHERE area > {tolerance}
-                UNION ALL
-                SELECT b_sid, 'overlaps ' || a_key || ' (' || a_where || ') by ' || round(area::numeric, 1) || ' m²'
-                FROM pairs WHERE area > {tolerance})
-            SELECT sid, string_agg(message, '; ') AS message FROM sides GROUP BY sid"""
-        staying = ("TRUE" if incremental else f"d.source_hash IN (SELECT source_hash FROM {seen})")
-        against_loaded = f"""
-            SELECT a.sid, string_agg('overlaps loaded feature ' || {key_text('d', key)} || ' by '
-                   || round(ST_Area(ST_Intersection(a.geom, d.geom))::numeric, 1) || ' m²', '; ') AS message
-            FROM {staging} a JOIN {data_table} d ON a.geom && d.geom
-            WHERE a.errors IS NULL AND d.retired_at IS NULL AND ({staying})
-              AND NOT EXISTS (SELECT 1 FROM {staging} r WHERE {key_equal('r', 'd', key)})
-              AND ST_Relate(a.geom, d.geom, '2********')
-              AND ST_Area(ST_Intersection(a.geom, d.geom)) > {tolerance}
-            GROUP BY a.sid"""
-        return [record_sql(staging, self.failure_kind, self.name, within),
-                record_sql(staging, self.failure_kind, self.name, against_loaded)]
+
+        def side(me: str, other: str) -> str:
+            return (f"SELECT {me}.sid, 'overlaps ' || {key_text(other, key)} || ' (' || {other}.src_file || ' row ' "
+                    f"|| {other}.src_row || ') by ' || round(p.area::numeric, 1) || ' m²' AS message "
+                    f"FROM {ctx.pairs} p JOIN {ctx.staging} a ON a.sid = p.a_sid JOIN {ctx.staging} b ON b.sid = p.b_sid "
+                    "WHERE a.errors IS NULL AND b.errors IS NULL")
+
+        within = f"SELECT sid, string_agg(message, '; ') AS message FROM ({side('a', 'b')} UNION ALL {side('b', 'a')}) m " \
+                 "GROUP BY sid"
+        statements = [record_sql(ctx.staging, self.failure_kind, self.name, within)]
+        if ctx.others_loaded:
+            staying = "TRUE" if ctx.incremental else \
+                f"EXISTS (SELECT 1 FROM {ctx.seen} u WHERE u.source_hash = d.source_hash)"
+            # drive from the staged rows (few on a re-run) and probe the loaded ones through their index
+            against_loaded = f"""
+                WITH a AS MATERIALIZED (SELECT sid, geom FROM {ctx.staging} WHERE errors IS NULL)
+                SELECT a.sid, string_agg('overlaps loaded feature ' || {key_text('d', key)} || ' by '
+                       || round(ST_Area(ST_Intersection(a.geom, d.geom))::numeric, 1) || ' m²', '; ') AS message
+                FROM a CROSS JOIN LATERAL (
+                    SELECT d.* FROM {ctx.data} d
+                    WHERE d.geom && a.geom AND d.retired_at IS NULL AND ({staying})
+                      AND NOT EXISTS (SELECT 1 FROM {ctx.staging} r WHERE {key_equal('r', 'd', key)})
+                      AND ST_Relate(a.geom, d.geom, '2********')
+                      AND ST_Area(ST_Intersection(a.geom, d.geom)) > {self.tolerance}) d
+                GROUP BY a.sid"""
+            statements.append(record_sql(ctx.staging, self.failure_kind, self.name, against_loaded))
+        return statements

@@ -188,8 +188,11 @@ def test_a_prj_that_hides_the_datum_shift_stops_the_run_until_the_crs_is_declare
 
 # --- text --------------------------------------------------------------------------------------------------
 def _legacy_shapefile(tmp_path, encode, names):
-    rows = [parcel(i, TENCHU=encode(n).decode("latin-1"), DIACHI=encode("Thôn Bản Chu").decode("latin-1"))
-            for i, n in enumerate(names)]
+    def legacy(text: str) -> str:
+        return encode(text).decode("latin-1")
+
+    rows = [parcel(i, TENCHU=legacy(n), DIACHI=legacy("Thôn Bản Chu"), THOIHAN=legacy("Lâu dài"),
+                   DCTT=legacy("Thôn Nà Pài, xã Đông Kinh")) for i, n in enumerate(names)]
     frame = gpd.GeoDataFrame(rows, crs=9215)
     path = tmp_path / "legacy.shp"
     frame.to_file(path, encoding="latin1")
