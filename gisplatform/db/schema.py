@@ -177,6 +177,7 @@ def _etl_tables(metadata: sa.MetaData) -> None:
         sa.Column("sources", JSONB(), comment="files read: path, sha256, rows, encodings, CRS"),
         sa.Column("source_checksum", sa.Text()),
         *counts,
+        sa.Column("features", sa.BigInteger(), comment="live features of the layer after the run"),
         sa.Column("report", JSONB(), comment="per-rule counts and notes"),
         sa.Column("error", sa.Text()),
         sa.CheckConstraint("status in ('running', 'succeeded', 'failed')", name="runs_status"),

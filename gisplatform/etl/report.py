@@ -27,6 +27,7 @@ class RunReport:
     unchanged: int = 0
     rejected: int = 0
     retired: int = 0
+    features: int | None = None  # live features of the layer after the run
     seconds: float = 0.0
     files: list[FileReport] = field(default_factory=list)
     findings: Counter = field(default_factory=Counter)  # (kind, rule) -> rows

@@ -286,9 +286,12 @@ def _execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport,
         if not report.balanced:
             raise RuntimeError(f"row accounting does not balance: read {report.read} ≠ inserted {report.inserted} + "
                                f"updated {report.updated} + unchanged {report.unchanged} + rejected {report.rejected}")
+        cursor.execute(f"SELECT count(*) FROM {layer.qualified_table} WHERE retired_at IS NULL")
+        report.features = cursor.fetchone()[0]
         cursor.execute(finish_sql(report.run_id), (report.read, report.inserted, report.updated, report.unchanged,
                                                   report.rejected, report.retired, report.repaired, report.warnings,
-                                                  json.dumps(report.as_json(), ensure_ascii=False, default=str)))
+                                                  json.dumps(report.as_json(), ensure_ascii=False, default=str),
+                                                  report.features))
         connection.commit()
 
 

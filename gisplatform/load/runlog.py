@@ -84,6 +84,6 @@ def finish_sql(run_id: int) -> str:
     """The statement, run inside the data transaction, that marks the run succeeded with its counts."""
     return (
         "UPDATE etl.runs SET status = 'succeeded', finished_at = clock_timestamp(), read = $1, inserted = $2, "
-        "updated = $3, unchanged = $4, rejected = $5, retired = $6, repaired = $7, warnings = $8, report = $9::jsonb "
-        f"WHERE run_id = {int(run_id)}"
+        "updated = $3, unchanged = $4, rejected = $5, retired = $6, repaired = $7, warnings = $8, report = $9::jsonb, "
+        f"features = $10 WHERE run_id = {int(run_id)}"
     )

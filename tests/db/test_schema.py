@@ -54,3 +54,28 @@ def test_code_tables_are_loaded_and_versioned(db):
         assert connection.execute(sa.text(
             "SELECT code, valid_to FROM codes.land_use WHERE code IN ('BHK', 'HNK') ORDER BY code")).all() == [
             ("BHK", __import__("datetime").date(2024, 8, 1)), ("HNK", None)]
+
+
+def test_api_views_carry_exactly_the_public_fields(db):
+    """Personal fields are not in the API views at all; a changed layer needs a new migration."""
+    from gisplatform.publish.views import public_columns
+
+    with db.connect() as connection:
+        for layer in load_layers().values():
+            for view in (layer.name, f"{layer.name}_versions"):
+                columns = connection.execute(sa.text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'api' "
+                    "AND table_name = :v ORDER BY ordinal_position"), {"v": view}).scalars().all()
+                fields = [c for c in columns if c not in ("id", "version", "updated", "version_start", "version_end",
+                                                          "geom", "geom_wgs84")]
+                assert fields == public_columns(layer), (view, "run `python -m gisplatform.publish.views` and "
+                                                                "freeze the DDL into a new migration")
+                assert not {f.name for f in layer.personal_fields} & set(columns)
+
+
+def test_the_api_role_cannot_read_the_base_tables(db):
+    with db.connect() as connection:
+        connection.execute(sa.text("SET ROLE gisplatform_api"))
+        assert connection.execute(sa.text("SELECT count(*) FROM api.cadastral_parcels")).scalar() == 0
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            connection.execute(sa.text("SELECT user_name FROM data.cadastral_parcels"))
