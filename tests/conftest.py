@@ -51,6 +51,31 @@ def database_url():
     admin.close()
 
 
+@pytest.fixture(scope="session")
+def published_database(database_url):
+    """A second database with the whole bundled sample loaded by the main job (in a subprocess), for API tests.
+
+    Separate from ``database_url``, whose tables tests empty freely. Read-only for tests.
+    """
+    import subprocess
+    import sys
+
+    url = database_url.set(database=f"gisplatform_published_{os.getpid()}")
+    admin = psycopg2.connect(db_engine.libpq_dsn(url.set(database="postgres")))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{url.database}"')
+    env = {**os.environ, "GISPLATFORM_DATABASE_URL": url.render_as_string(hide_password=False)}
+    result = subprocess.run([str(Path(sys.executable).parent / "gisplatform"), "demo", "--no-serve", "-q"],
+                            env=env, capture_output=True, text=True, cwd=PROJECT)
+    if result.returncode != 0:
+        pytest.fail(f"loading the sample failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    yield url
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    admin.close()
+
+
 @pytest.fixture
 def db(database_url):
     """A connection-providing engine on a database whose layer, history and run tables are empty."""

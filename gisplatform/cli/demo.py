@@ -8,7 +8,9 @@ from gisplatform.cli.render import console
 
 @click.command()
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def demo(quiet: bool) -> None:
+@click.option("--serve/--no-serve", default=False, show_default=True,
+              help="Start the OGC API server and portal afterwards.")
+def demo(quiet: bool, serve: bool) -> None:
     """Set up the database (create, migrate, code tables) and run every job in etl/ on the bundled sample."""
     from gisplatform.cli.etl import _run_and_report
     from gisplatform.db.bootstrap import init_database
