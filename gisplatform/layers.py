@@ -88,6 +88,8 @@ class Layer:
     rules: tuple[Rule, ...]
     record_date: str | None = None
     derive: dict[str, Any] | None = None
+    tiles: dict[str, Any] | None = None  # vector-tile settings (zoom range, simplification, limits)
+    publish: dict[str, Any] | None = None  # OGC API settings (title field, default sort, paging)
     path: Path | None = None
 
     @property
@@ -143,6 +145,7 @@ _FIELD_KEYS = {
 }
 _LAYER_KEYS = {
     "name", "title", "description", "keywords", "geometry", "natural_key", "record_date", "fields", "rules", "derive",
+    "tiles", "publish",
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -240,6 +243,8 @@ def parse_layer(raw: dict, path: Path) -> Layer:
         rules=tuple(_rule(r, f"{where} rules[{i}]") for i, r in enumerate(raw.get("rules") or [])),
         record_date=record_date,
         derive=raw.get("derive"),
+        tiles=raw.get("tiles"),
+        publish=raw.get("publish"),
         path=path,
     )
 
