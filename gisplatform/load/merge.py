@@ -49,6 +49,24 @@ def _staged_value(column: str) -> str:
     }.get(column, f"c.{column}")
 
 
+def _insert_columns(layer: Layer) -> tuple[list[str], list[str]]:
+    """Stored columns of a version, and the staging expressions that fill them (in the same order)."""
+    fields = _fields(layer)
+    return fields + list(VERSION_COLUMNS), [f"c.{f}" for f in fields] + [_staged_value(c) for c in VERSION_COLUMNS]
+
+
+def _issues_insert(staging: Staging, layer: Layer, rows: str) -> str:
+    """INSERT of the warnings and repairs (``notes``) of the written rows ``rows`` (aliased ``c``)."""
+    return f"""
+            INSERT INTO etl.issues (run_id, layer, file, row_number, natural_key, rule, field, message, kind)
+            SELECT {staging.run_id}, '{layer.name}', c.src_file, c.src_row, {key_text('c', layer.natural_key)},
+                   n->>'rule', n->>'field', n->>'message', CASE WHEN n->>'kind' = 'repair' THEN 'repair'
+                   ELSE 'warning' END
+            FROM {rows}, jsonb_array_elements(c.notes::jsonb) n
+            WHERE c.notes IS NOT NULL
+            RETURNING 1"""
+
+
 def quarantine_sql(staging: Staging, layer: Layer) -> str:
     # Rows rejected in Python carry the record as read; rows rejected by a set rule (a duplicate key) passed
     # the row rules, so their staged values, with the geometry as WKT, are the record.
@@ -67,8 +85,7 @@ def upsert_sql(staging: Staging, layer: Layer) -> str:
     data, hist = layer.qualified_table, layer.history_table
     fields = _fields(layer)
     key = layer.natural_key
-    targets = fields + list(VERSION_COLUMNS)
-    sources = [f"c.{f}" for f in fields] + [_staged_value(c) for c in VERSION_COLUMNS]
+    targets, sources = _insert_columns(layer)
     stored = ", ".join(targets)
     from_staging = ", ".join(sources)
     set_clause = ", ".join(f"{t} = {v}" for t, v in zip(targets, sources))
@@ -96,14 +113,7 @@ def upsert_sql(staging: Staging, layer: Layer) -> str:
             INSERT INTO {data} ({stored}, version, version_start, run_id)
             SELECT {from_staging}, 1, now(), {staging.run_id} FROM changed c WHERE c.d_fid IS NULL
             RETURNING 1
-        ), issues AS (
-            INSERT INTO etl.issues (run_id, layer, file, row_number, natural_key, rule, field, message, kind)
-            SELECT {staging.run_id}, '{layer.name}', c.src_file, c.src_row, {key_text('c', key)},
-                   n->>'rule', n->>'field', n->>'message', CASE WHEN n->>'kind' = 'repair' THEN 'repair'
-                   ELSE 'warning' END
-            FROM changed c, jsonb_array_elements(c.notes::jsonb) n
-            WHERE c.notes IS NOT NULL
-            RETURNING 1
+        ), issues AS ({_issues_insert(staging, layer, "changed c")}
         )
         SELECT (SELECT count(*) FROM incoming), (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated),
                (SELECT count(*) FROM to_history), (SELECT count(*) FROM issues)"""
@@ -111,24 +121,16 @@ def upsert_sql(staging: Staging, layer: Layer) -> str:
 
 def first_load_sql(staging: Staging, layer: Layer) -> str:
     """Into a layer with no rows at all every accepted row is new: one plain INSERT, no join, no history."""
-    fields = _fields(layer)
-    stored = ", ".join(fields + list(VERSION_COLUMNS))
-    from_staging = ", ".join([f"c.{f}" for f in fields] + [_staged_value(col) for col in VERSION_COLUMNS])
-    key = layer.natural_key
+    targets, sources = _insert_columns(layer)
+    stored, from_staging = ", ".join(targets), ", ".join(sources)
+    accepted = f"(SELECT * FROM {staging.table} WHERE errors IS NULL) c"
     return f"""
         WITH inserted AS (
             INSERT INTO {layer.qualified_table} ({stored}, version, version_start, run_id)
             SELECT {from_staging}, 1, now(), {staging.run_id} FROM {staging.table} c WHERE c.errors IS NULL
             ORDER BY c.sid  -- new features get ids in source order
             RETURNING 1
-        ), issues AS (
-            INSERT INTO etl.issues (run_id, layer, file, row_number, natural_key, rule, field, message, kind)
-            SELECT {staging.run_id}, '{layer.name}', c.src_file, c.src_row, {key_text('c', key)},
-                   n->>'rule', n->>'field', n->>'message', CASE WHEN n->>'kind' = 'repair' THEN 'repair'
-                   ELSE 'warning' END
-            FROM {staging.table} c, jsonb_array_elements(c.notes::jsonb) n
-            WHERE c.errors IS NULL AND c.notes IS NOT NULL
-            RETURNING 1
+        ), issues AS ({_issues_insert(staging, layer, accepted)}
         )
         SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM inserted), 0, 0, (SELECT count(*) FROM issues)"""
 

@@ -5,6 +5,8 @@ Only the rough layout is real (where the former districts, towns and main rivers
 """
 from __future__ import annotations
 
+from datetime import date
+
 import csv
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,6 +60,9 @@ TOWNS = {
     "06613": (107.0983, 21.5439),
 }
 URBAN_CODES = frozenset({"05977", "05983", "05986", "06187"})  # wards
+
+
+MERGER = date(2025, 7, 1)  # NQ 1672/NQ-UBTVQH15: the 65 new communes take effect
 
 
 @dataclass
@@ -114,6 +119,15 @@ class Geography:
 
     def predecessors(self, code: str) -> list[Unit]:
         return [u for u in self.units if u.valid_to is not None and u.successor == code]
+
+    def unit_at(self, x: float, y: float, when: date) -> str:
+        """Code of the commune containing (x, y) on that date (the nearest one if none does)."""
+        point = shapely.Point(x, y)
+        units = self.old_units if when < MERGER else self.new_units
+        for unit in units.values():
+            if unit.geometry.contains(point):
+                return unit.code
+        return min(units.values(), key=lambda u: u.geometry.distance(point)).code
 
 
 # --------------------------------------------------------------------------------------------- code table

@@ -35,7 +35,6 @@ CORNER_COLUMNS = ("so_giay_phep", "khu", "diem", "x", "y")
 DEFECTS = ("swapped_xy", "utm_stated_as_tm3", "self_intersection", "not_closed", "area_mismatch",
            "expired_but_active", "term_too_long", "orphan_corners", "duplicate_key")
 MINISTRY_RENAMED = date(2025, 3, 1)
-MERGER = date(2025, 7, 1)
 FILE = "mining/giay_phep_khoang_san.xlsx"
 
 # kind: (mineral code, area ha range, term years range, districts, count)
@@ -133,15 +132,6 @@ def _strip_shape(r, line: LineString, frac: float, area_m2: float, width: float)
     return np.round(np.vstack([left, right[::-1]]), 2)
 
 
-def _unit_at(geo: Geography, x: float, y: float, when: date) -> str:
-    pt = shapely.Point(x, y)
-    units = geo.old_units if when < MERGER else geo.new_units
-    for u in units.values():
-        if u.geometry.contains(pt):
-            return u.code
-    return min(units.values(), key=lambda u: u.geometry.distance(pt)).code
-
-
 def build_licences(seed: int, geo: Geography, over_parcels: list[tuple[str, float, float, bool]]
                    ) -> list[MiningLicence]:
     """~28 licences. ``over_parcels``: (district, x, y, on_river) points in surveyed sheets to put one on."""
@@ -191,7 +181,7 @@ def build_licences(seed: int, geo: Geography, over_parcels: list[tuple[str, floa
                             stated_crs=UTM48 if ministry else TM3, status="Còn hiệu lực", over_parcels=over)
         lic.expiry = _add_years(issued, term)
         c = lic.polygon.centroid
-        lic.commune_code = _unit_at(geo, c.x, c.y, issued)
+        lic.commune_code = geo.unit_at(c.x, c.y, issued)
         place = next(u for u in olds if u.geometry.contains(c)) if any(u.geometry.contains(c) for u in olds) else olds[0]
         lic.mine_name = f"{MINE_WORDS[kind]} {place.name}" + (f" {len(licences) + 1}" if r.random() < 0.3 else "")
         a_m2 = lic.polygon.area
@@ -236,7 +226,7 @@ def build_licences(seed: int, geo: Geography, over_parcels: list[tuple[str, floa
     coal.authority = "Bộ Tài nguyên và Môi trường"
     coal.expiry = _add_years(coal.issued, 30)
     coal.status = "Còn hiệu lực"
-    coal.commune_code = _unit_at(geo, *coal.polygon.centroid.coords[0], coal.issued)
+    coal.commune_code = geo.unit_at(*coal.polygon.centroid.coords[0], coal.issued)
     coal.mine_name = "Mỏ than Na Dương"
     # 2. licences over the surveyed parcels (later conflict checks need hits)
     for k, (district, x, y, on_river) in enumerate(over_parcels):
@@ -257,7 +247,7 @@ def build_licences(seed: int, geo: Geography, over_parcels: list[tuple[str, floa
         lic.term = max(lic.term, 2027 - lic.issued.year + int(r.integers(1, 8)))
         lic.expiry = _add_years(lic.issued, lic.term)
         lic.status = "Còn hiệu lực"
-        lic.commune_code = _unit_at(geo, *lic.polygon.centroid.coords[0], lic.issued)
+        lic.commune_code = geo.unit_at(*lic.polygon.centroid.coords[0], lic.issued)
     # 3. the rest, province-wide
     for kind, (mineral, (amin, amax), _, districts, count) in KINDS.items():
         have = sum(1 for lic in licences if lic.kind == kind)

@@ -22,7 +22,6 @@ LICENCE_COLUMNS = ("so_giay_phep", "so_hieu_diem", "ngay_cap", "co_quan_cap", "l
                    "chieu_sau",
                    "tang_chua_nuoc", "thoi_han_nam", "ngay_het_han", "trang_thai", "he_toa_do", "x", "y")
 DEFECTS = ("swapped_xy", "outside_province")
-MERGER = date(2025, 7, 1)
 
 
 def water_sources_table(geo: Geography):
@@ -54,15 +53,6 @@ def _add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years)
     except ValueError:
         return d.replace(year=d.year + years, day=28)
-
-
-def _unit_at(geo: Geography, x: float, y: float, when: date) -> str:
-    pt = shapely.Point(x, y)
-    units = geo.old_units if when < MERGER else geo.new_units
-    for u in units.values():
-        if u.geometry.contains(pt):
-            return u.code
-    return min(units.values(), key=lambda u: u.geometry.distance(pt)).code
 
 
 def build_licences(seed: int, geo: Geography, rate: dict[str, float], force: bool, as_of: date
@@ -144,7 +134,7 @@ def build_licences(seed: int, geo: Geography, rate: dict[str, float], force: boo
                        "Tầng chứa nước khe nứt Bắc Sơn"][int(r.integers(3))]
             flow = round(float(r.uniform(50, 1500)), 0)
             work = f"Giếng khoan khai thác nước {geo.new_units.get(src).name if src in geo.new_units else ''}".strip()
-        code = _unit_at(geo, *pts[0], issued)
+        code = geo.unit_at(*pts[0], issued)
         for k, p in enumerate(pts):
             e, n = float(p[0]), float(p[1])
             if utm:
