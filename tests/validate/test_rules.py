@@ -227,3 +227,18 @@ def test_decomposed_unicode_is_stored_composed(db, tmp_path):
     load(write_parcels(tmp_path / "p.gpkg", [parcel(0, TENCHU=nfd)]))
     (name,), = fetch(db, "SELECT user_name FROM data.cadastral_parcels")
     assert name == unicodedata.normalize("NFC", "Lương Văn Tri") and name != nfd
+
+
+def test_geojson_is_read_as_wgs84_and_stored_in_vn2000(db, tmp_path):
+    """RFC 7946: GeoJSON is always WGS 84 lon/lat; it is reprojected through EPSG:6960 on the way in."""
+    from gisplatform import crs
+
+    source = parcels(2)
+    wgs84 = [parcel(i, geometry=shapely.transform(p["geometry"], lambda c: np.column_stack(
+        crs.transform_xy(c[:, 0], c[:, 1], 9215, 4326)))) for i, p in enumerate(source)]
+    path = write_parcels(tmp_path / "p.geojson", wgs84, crs_code=4326)
+    report = load(path)
+    assert report.inserted == 2 and report.files[0].plan["crs"] == "EPSG:4326"
+    (offset,), = fetch(db, "SELECT max(ST_HausdorffDistance(geom, ST_GeomFromText(:wkt, 9215))) "
+                           "FROM data.cadastral_parcels WHERE parcel_no = '1'", wkt=source[0]["geometry"].wkt)
+    assert offset < 0.01
