@@ -67,13 +67,15 @@ def main() -> None:
 
 
 def _register() -> None:
-    from gisplatform.cli import db, demo, etl, sample
+    from gisplatform.cli import db, demo, etl, ogc, sample, serve
 
     main.add_command(db.db)
     main.add_command(etl.etl)
     main.add_command(sample.sample)
     main.add_command(demo.demo)
     main.add_command(etl.layers)
+    main.add_command(serve.serve)
+    main.add_command(ogc.ogc)
 
 
 _register()

@@ -27,9 +27,12 @@ def api_database_url() -> URL:
 @cache
 def api_engine() -> sa.Engine:
     """One small pool per server process (pygeoapi creates a provider object per request)."""
-    return sa.create_engine(api_database_url(), pool_size=4, max_overflow=4, pool_pre_ping=True,
+    # No pre-ping (it costs a round trip per request); a dropped connection is recycled after one error.
+    # JIT off: compiling plans costs more than running the API's small, indexed queries.
+    return sa.create_engine(api_database_url(), pool_size=4, max_overflow=4, pool_pre_ping=False,
+                            pool_recycle=3600,
                             connect_args={"application_name": "gisplatform-api",
-                                          "options": "-c statement_timeout=30000"})
+                                          "options": "-c statement_timeout=30000 -c jit=off"})
 
 
 def reset() -> None:

@@ -8,7 +8,6 @@ EPSG:3405).
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -473,6 +472,19 @@ def write_xlsx(out: MiningOutput, path: Path, as_of: date) -> None:
     write_zip_deterministic(buf.getvalue(), path, stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
+def _core_properties(stamp: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        '<dc:creator>gisplatform.sample</dc:creator>'
+        f'<dcterms:created xsi:type="dcterms:W3CDTF">{stamp}</dcterms:created>'
+        f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp}</dcterms:modified>'
+        '</cp:coreProperties>'
+    ).encode("utf-8")
+
+
 def write_zip_deterministic(data: bytes, path: Path, stamp: str) -> None:
     """Rewrite a zip (xlsx) with fixed member timestamps so identical content gives identical bytes."""
     src = zipfile.ZipFile(io.BytesIO(data))
@@ -483,7 +495,8 @@ def write_zip_deterministic(data: bytes, path: Path, stamp: str) -> None:
             zi.compress_type = zipfile.ZIP_DEFLATED
             zi.external_attr = 0o600 << 16
             content = src.read(info.filename)
-            if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" with the time of saving
-                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(<)",
-                                 rb"\g<1>" + stamp.encode() + rb"\g<2>", content)
+            if info.filename == "docProps/core.xml":
+                # openpyxl stamps "modified" with the time of saving, and its namespace prefixes depend on what
+                # other libraries registered with ElementTree in this process: write our own, canonical one
+                content = _core_properties(stamp)
             dst.writestr(zi, content)
