@@ -33,7 +33,8 @@ as_root() {
 
 MAJOR=$(pg_major)
 PKGS=("postgresql-${MAJOR}-postgis-3" gdal-bin)
-if [[ $WANT_TEST -eq 1 ]]; then PKGS+=(${GISPLATFORM_TEST_APT_PACKAGES:-}); fi
+if [[ $WANT_TEST -eq 1 ]]; then PKGS+=(chromium chromium-driver ${GISPLATFORM_TEST_APT_PACKAGES:-}); fi  # browser tests of the portal
+command -v npm >/dev/null || PKGS+=(npm)  # installs the portal's MapLibre GL JS (step 4)
 MISSING=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || MISSING+=("$p")
@@ -80,5 +81,14 @@ if [[ ! -f $STAMP && ! -f ${STAMP%-test}-test ]]; then
   "$VENV/bin/python" -m pip install -q --config-settings editable_mode=compat -e ".$EXTRAS" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
+fi
+# --- 4. the portal's JavaScript (MapLibre GL JS from npm, never committed) ---------------------------
+# npm ci when node_modules is missing or package-lock.json changed since the last install.
+PORTAL=$ROOT/gisplatform/portal
+LOCK_SUM=$(sha256sum "$PORTAL/package-lock.json" | cut -c1-64)
+if [[ ! -f $PORTAL/node_modules/maplibre-gl/dist/maplibre-gl.js || "$(cat "$PORTAL/node_modules/.lock-sha256" 2>/dev/null)" != "$LOCK_SUM" ]]; then
+  say "installing the portal's JavaScript (npm ci in gisplatform/portal)"
+  (cd "$PORTAL" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+  echo "$LOCK_SUM" > "$PORTAL/node_modules/.lock-sha256"
 fi
 say "ready: $("$VENV/bin/python" -V), PostgreSQL $MAJOR with PostGIS"

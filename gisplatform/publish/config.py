@@ -138,6 +138,7 @@ def _short_licence_name(name: str | dict) -> str:
 
 def collection_definition(layer: Layer, extents: dict, license_: dict) -> dict[str, Any]:
     from gisplatform.publish.features import feature_provider_definition
+    from gisplatform.publish.formats import formatter_definition
     from gisplatform.publish.tiles import tile_provider_definition
 
     resource: dict[str, Any] = {
@@ -153,6 +154,7 @@ def collection_definition(layer: Layer, extents: dict, license_: dict) -> dict[s
         }],
         "extents": extents,
         "providers": [feature_provider_definition(layer), tile_provider_definition(layer)],
+        "formatters": [formatter_definition()],  # f=gpkg (GeoPackage downloads) next to pygeoapi's f=csv
     }
     limits = (layer.publish or {}).get("limits")
     if isinstance(limits, dict) and limits:

@@ -1,6 +1,7 @@
 """The WSGI application gunicorn serves: the portal, the OGC API under ``/ogc`` and our OpenAPI definitions.
 
-    /                 the portal (a static bilingual page for now: gisplatform/portal/static/)
+    /                 the portal: the land-data web map (gisplatform/portal/static/), its MapLibre GL JS
+                      (/static/maplibre/, from gisplatform/portal/node_modules) and /style.json
     /ogc/...          pygeoapi's Flask application (landing page, conformance, collections, items, tiles,
                       the metadata catalogue, /ogc/openapi)
     /schemas/...      the OpenAPI definitions /ogc/openapi is built from (ogc_config/schemas/*.yaml, our own)
@@ -139,12 +140,15 @@ def _not_found_json(environ, start_response):
     return _json_error(start_response, "404 Not Found", "NotFound", "no such resource")
 
 
-def portal_app() -> WSGIApp:
+def portal_app(limits: dict | None = None) -> WSGIApp:
+    from gisplatform.portal import map_assets
+
     index = PORTAL_STATIC / "index.html"
     files: dict = {"/": index, "/index.html": index}
     for path in sorted(PORTAL_STATIC.glob("*")):
         if path.is_file() and path.name != "index.html":
             files[f"/static/{path.name}"] = path
+    files.update(map_assets(limits))  # MapLibre GL JS (from node_modules) and /style.json (built from layers/)
     return StaticFiles(files, not_found=_not_found_html)
 
 
@@ -358,5 +362,6 @@ def create_app() -> WSGIApp:
     api = pygeoapi_app(config)
     records = [name for name, r in (config.get("resources") or {}).items()
                if any(p.get("type") == "record" for p in r.get("providers", []))]
-    return Dispatcher(portal_app(), {API_PREFIX: api, SCHEMAS_PREFIX: schemas_app(config["server"].get("limits"))},
+    limits = config["server"].get("limits")
+    return Dispatcher(portal_app(limits), {API_PREFIX: api, SCHEMAS_PREFIX: schemas_app(limits)},
                       record_collections=records)
