@@ -72,3 +72,17 @@ def openapi_cmd(config_path: Path | None, out: Path | None, strict: bool) -> Non
         raise click.UsageError(f"{config_path} does not exist: run `gisplatform ogc config` first")
     path = write_openapi(config_path, out or config_path.parent / OPENAPI_FILE, strict=strict)
     console.print(f"[green]✓[/] wrote {path} (self-contained: no remote references)")
+
+
+@ogc.command("tiles-clear")
+@click.option("--cache", "folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The tile cache folder [default: $GISPLATFORM_TILE_CACHE, else var/tile-cache].")
+def tiles_clear_cmd(folder: Path | None) -> None:
+    """Empty the vector-tile cache (it refreshes itself after each ETL run; this is for style or SQL changes)."""
+    import os
+
+    from gisplatform.publish.tilecache import ENV, TileCache, default_cache_dir
+
+    folder = folder or Path(os.environ.get(ENV) or default_cache_dir())
+    removed = TileCache(folder).clear()
+    console.print(f"[green]✓[/] removed {removed:,} cached tiles from {folder} · đã xoá bộ đệm tile")

@@ -102,9 +102,11 @@ def _print_banner(api_url: str, config_path: Path, openapi_path: Path, workers: 
 
 
 def run_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int | None = None,
-               threads: int = DEFAULT_THREADS, url: str | None = None, out: Path | None = None) -> NoReturn:
+               threads: int = DEFAULT_THREADS, url: str | None = None, out: Path | None = None,
+               tile_cache: str | None = None) -> NoReturn:
     """Generate the configuration, then replace this process by gunicorn serving it."""
     from gisplatform.publish import gunicorn_conf
+    from gisplatform.publish.tilecache import ENV as TILE_CACHE_ENV, default_cache_dir
 
     check_port(host, port)
     config_path, openapi_path, api_url = prepare(host, port, url, out)
@@ -118,6 +120,7 @@ def run_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int 
         "GISPLATFORM_BIND": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "GISPLATFORM_WORKERS": str(workers),
         "GISPLATFORM_THREADS": str(threads),
+        TILE_CACHE_ENV: tile_cache or os.environ.get(TILE_CACHE_ENV) or str(default_cache_dir()),
     }
     sys.stdout.flush()
     sys.stderr.flush()
@@ -138,11 +141,15 @@ def run_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int 
                             "[default: http://HOST:PORT/ogc].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the generated pygeoapi-config.yml and openapi.json [default: var/ogc].")
-def serve(host: str, port: int, workers: int | None, threads: int, url: str | None, out: Path | None) -> None:
+@click.option("--tile-cache", metavar="FOLDER|off", default=None,
+              help="Where vector tiles (zoom <= 16) are cached until the layer's next ETL run, or 'off' "
+                   "[default: $GISPLATFORM_TILE_CACHE, else var/tile-cache].")
+def serve(host: str, port: int, workers: int | None, threads: int, url: str | None, out: Path | None,
+          tile_cache: str | None) -> None:
     """Serve the OGC API (features, vector tiles, metadata records) and the portal with gunicorn.
 
     \b
     Portal:  http://HOST:PORT/        OGC API:  http://HOST:PORT/ogc
     In QGIS: Layer → Add Layer → Add WFS / OGC API - Features Layer → URL http://HOST:PORT/ogc
     """
-    run_server(host, port, workers, threads, url, out)
+    run_server(host, port, workers, threads, url, out, tile_cache)

@@ -23,8 +23,9 @@ provider API (``query``/``get``/``get_fields``, the exceptions that become 400/4
   (``api.catalogue.features``, read in the same statement). With a filter it is, in order: inferred from a
   partly filled page (``offset + numberReturned``), taken from a per-process cache keyed on the layer's last
   successful run (data change only through runs) and the exact filter, or counted in a second statement
-  under ``SET LOCAL statement_timeout = '300ms'``; on timeout numberMatched is left out (pygeoapi then adds
-  ``next`` when the page is full). ``resulttype=hits`` counts without the short timeout; ``count: false``
+  under ``SET LOCAL statement_timeout = '300ms'`` when the planner expects at most 200,000 rows; otherwise,
+  or on timeout, numberMatched is left out (pygeoapi then adds ``next`` when the page is full) and the cache
+  remembers that this filter is not worth counting under this run, so the next page does not try again. ``resulttype=hits`` counts without the short timeout; ``count: false``
   in the provider definition skips filtered counts (never the free ones).
 * **pages by keyset**: with the default order (by ``id``), the provider writes its own ``next`` link
   carrying ``offset=<offset+limit>`` *and* ``after=<last id>``; a request with ``after`` reads ``WHERE id >
@@ -99,6 +100,8 @@ EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
 OUTPUT_EPSG = (4326, None, 3857)  # None: the layer's storage CRS, in this position of the crs list
 CURSOR_PARAMETER = "after"
 COUNT_TIMEOUT = "300ms"
+COUNT_ESTIMATE_LIMIT = 200_000  # rows the planner expects: above it, counting costs more than the page itself
+UNCOUNTED = -1  # in the count cache: counting this filter under this run was too dear
 COUNT_CACHE_SIZE = 1024
 DEGREE_DIGITS = 7  # ~1 cm
 METRE_DIGITS = 3  # 1 mm
@@ -288,11 +291,12 @@ class FeatureProvider(BaseProvider):
             else:
                 key = _count_key(self.layer.name, (run.get("id"), run.get("at")), source, filter_sql, params)
                 matched = _COUNTS.get(key)
-                if matched is None and (hits or self.count or not where):
+                if matched == UNCOUNTED and not hits:
+                    matched = None  # known to be too dear to count under this run: leave it out at once
+                elif (matched is None or matched == UNCOUNTED) and (hits or self.count or not where):
                     count_params = {k: v for k, v in params.items() if not k.startswith("p_")}
                     matched = self._count(connection, source, filter_sql, count_params, quick=not hits)
-                    if matched is not None:
-                        _COUNTS.put(key, matched)
+                    _COUNTS.put(key, UNCOUNTED if matched is None else matched)
 
         response: dict[str, Any] = {"type": "FeatureCollection", "features": features}
         if matched is not None:
@@ -458,9 +462,15 @@ class FeatureProvider(BaseProvider):
             raise self._database_error(exc) from exc
 
     def _count(self, connection, source: str, filter_sql: str, params: dict, quick: bool) -> int | None:
-        """count(*) of the filter; with quick, under a 300 ms budget (None when it runs out)."""
+        """count(*) of the filter; with quick, only when the planner expects at most COUNT_ESTIMATE_LIMIT rows
+        and under a 300 ms budget (None when either says no)."""
         sql = f"SELECT count(*) FROM {source} WHERE {filter_sql}"
-        if quick:  # SET LOCAL in the same query string: one round trip, ends with the implicit transaction
+        if quick:
+            estimate = self._estimated_rows(connection, source, filter_sql, params)
+            if estimate > COUNT_ESTIMATE_LIMIT:
+                LOGGER.debug("numberMatched of %s left out: about %s rows to count", self.layer.name, estimate)
+                return None
+            # SET LOCAL in the same query string: one round trip, ends with the implicit transaction
             sql = f"SET LOCAL statement_timeout = '{COUNT_TIMEOUT}'; {sql}"
         try:
             return int(connection.execute(sa.text(sql), params).scalar())
@@ -470,6 +480,16 @@ class FeatureProvider(BaseProvider):
                             COUNT_TIMEOUT)
                 return None
             raise self._database_error(exc) from exc
+
+    def _estimated_rows(self, connection, source: str, filter_sql: str, params: dict) -> float:
+        """The planner's row estimate for the filter (EXPLAIN only plans: about a millisecond)."""
+        try:
+            plan = connection.execute(sa.text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {source} WHERE {filter_sql}"),
+                                      params).scalar()
+        except sa.exc.DBAPIError as exc:
+            raise self._database_error(exc) from exc
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return float(plan[0]["Plan"]["Plan Rows"])
 
     def _database_error(self, exc: sa.exc.DBAPIError) -> Exception:
         code = _pgcode(exc) or ""

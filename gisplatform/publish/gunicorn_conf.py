@@ -40,8 +40,11 @@ graceful_timeout = 15
 keepalive = 5
 limit_request_line = 8190
 limit_request_field_size = 8190
-max_requests = 5000          # recycle workers now and then (memory of big pages)
-max_requests_jitter = 500
+# No periodic worker recycling (max_requests): a restart re-imports pygeoapi and empties the per-process
+# caches (connection pool, counts, tile-cache run ids), which showed as p95 outliers in bench/api.py; memory of
+# a worker stays bounded by the largest page (limit maximum). GISPLATFORM_MAX_REQUESTS turns it back on.
+max_requests = int(os.environ.get("GISPLATFORM_MAX_REQUESTS") or 0)
+max_requests_jitter = max_requests // 10
 
 control_socket_disable = True  # no gunicornc socket: it lives at a fixed path in $HOME, two servers would clash
 

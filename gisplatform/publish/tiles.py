@@ -20,6 +20,9 @@ Per-layer behaviour is data, in the ``tiles:`` section of ``layers/<layer>.yml``
       where: {valid_to: null}   # only these features (field: value, null = IS NULL, list = any of)
       bounds: [lon_min, lat_min, lon_max, lat_max]   # for metadata; default: the province
 
+Tiles up to zoom 16 are kept in a disk cache keyed by the layer's last ETL run when ``GISPLATFORM_TILE_CACHE``
+is set (``gisplatform serve`` sets it): :mod:`gisplatform.publish.tilecache`.
+
 Empty tiles (below minzoom, or nothing there) are returned as ``None``: pygeoapi answers HTTP 204 No Content,
 which MapLibre (>= 4) and Mapbox GL treat as an empty tile, as do OpenLayers and QGIS. Requests outside the
 tile matrix (negative, too large for the zoom, deeper than maxzoom) raise ``ProviderTileNotFoundError``
@@ -47,6 +50,7 @@ from pygeoapi.util import url_join
 
 from gisplatform.layers import Layer, LayerDefinitionError, get_layer
 from gisplatform.publish.connection import api_engine
+from gisplatform.publish.tilecache import tile_cache
 from gisplatform.publish.views import API_SCHEMA
 
 LOGGER = logging.getLogger(__name__)
@@ -322,6 +326,24 @@ class TileProvider(BaseMVTProvider):
         z, y, x = self.check_tile(tileset, z, y, x)
         if z < self.settings.minzoom:
             return None
+        cache = tile_cache()
+        if cache is None or z > cache.max_zoom:
+            return self._cut(z, x, y) or None
+        try:
+            version = cache.version(api_engine(), self.layer.name)
+        except sa.exc.SQLAlchemyError as exc:
+            LOGGER.error("tile %s %s/%s/%s: cannot read the layer's run: %s", self.layer.name, z, y, x, exc)
+            raise ProviderQueryError() from exc
+        if version is None:
+            return self._cut(z, x, y) or None
+        data = cache.get(self.layer.name, version, z, x, y)
+        if data is None:
+            data = self._cut(z, x, y)
+            cache.put(self.layer.name, version, z, x, y, data)
+        return data or None
+
+    def _cut(self, z: int, x: int, y: int) -> bytes:
+        """The tile's bytes from PostGIS (b"" when nothing is there)."""
         sql, params = tile_query(self.settings, z, x, y)
         try:
             with api_engine().connect() as conn:
@@ -330,7 +352,7 @@ class TileProvider(BaseMVTProvider):
         except sa.exc.SQLAlchemyError as exc:
             LOGGER.error("tile %s %s/%s/%s failed: %s", self.layer.name, z, y, x, exc)
             raise ProviderQueryError() from exc
-        return bytes(data) if data else None
+        return bytes(data) if data else b""
 
     # ----------------------------------------------------------------------------------------- metadata
     def get_metadata(self, dataset, server_url, layer=None, tileset=None, metadata_format=None, title=None,

@@ -361,6 +361,29 @@ def test_filtered_counts_are_cached_per_run_and_inferred_from_short_pages(engine
     assert short["numberMatched"] == short["numberReturned"] and len(features._COUNTS.items) == 1
 
 
+def test_a_count_the_planner_expects_to_be_large_is_left_out_and_not_retried(engine, monkeypatch):
+    features._COUNTS.clear()
+    monkeypatch.setattr(features, "COUNT_ESTIMATE_LIMIT", 0)  # on the sample every filter is "large" now
+    p = provider()
+    page = p.query(filterq=parse_text("map_sheet_no > 1"), limit=10)
+    assert "numberMatched" not in page and page["numberReturned"] == 10
+    assert list(features._COUNTS.items.values()) == [features.UNCOUNTED]
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert "numberMatched" not in p.query(filterq=parse_text("map_sheet_no > 1"), limit=10, offset=10)
+        assert len(statements) == 1 and "EXPLAIN" not in statements[0]  # the page only: no second estimate
+        # resulttype=hits asks for the number itself: it is counted, whatever the estimate
+        hits = p.query(filterq=parse_text("map_sheet_no > 1"), resulttype="hits")["numberMatched"]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert hits == sql(engine, f"SELECT count(*) FROM api.{LAYER} WHERE map_sheet_no > 1")[0][0]
+
+
 def test_a_slow_count_is_left_out(engine):
     p = provider()
     with p._connection() as c:
