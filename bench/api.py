@@ -392,7 +392,7 @@ class Server:
             self.proc.wait(timeout=10)
 
 
-def make_servers(workers: int, threads: int) -> dict[str, Server]:
+def make_servers(workers: int, threads: int, tile_cache: bool = True) -> dict[str, Server]:
     ports = {}
     start = 18701
     for name in SERVERS:
@@ -403,7 +403,8 @@ def make_servers(workers: int, threads: int) -> dict[str, Server]:
     servers["ours"] = Server(
         "ours", ports["ours"],
         [str(VENV_BIN / "gisplatform"), "serve", "--host", "127.0.0.1", "--port", str(ports["ours"]),
-         "--workers", str(workers), "--threads", str(threads), "--out", str(OUT / "ours")],
+         "--workers", str(workers), "--threads", str(threads), "--out", str(OUT / "ours"),
+         "--tile-cache", str(OUT / "tile-cache") if tile_cache else "off"],
         {"GISPLATFORM_DATABASE_URL": DB_URL}, "/ogc", OUT / "ours.log")
     stock_env = {"PYGEOAPI_CONFIG": str(API_DIR / "pygeoapi-stock.yml"),
                  "PYGEOAPI_OPENAPI": str(OUT / "stock-openapi.yml"),
@@ -806,7 +807,10 @@ def report(cells: dict, kinds: list[str], extra: list[str], db: dict, latency: d
     lines = []
     now = dt.datetime.now()
     lines.append(f"\n## OGC API benchmark, {now:%Y-%m-%d %H:%M} (1,000,000 parcels)\n")
-    lines.append(f"`bench/api.py --seconds {args.seconds:g}`: {db['parcels']:,} live parcels in `api.cadastral_parcels` "
+    cache = ("our tile cache ON (emptied at start: the first pass over each tile URL is cut by PostGIS, later "
+             "passes read the file)" if args.tile_cache == "on" else "our tile cache OFF (every tile cut by PostGIS)")
+    lines.append(f"`bench/api.py --seconds {args.seconds:g} --tile-cache {args.tile_cache}"
+                 f"{' --only ' + args.only if args.only else ''}`; {cache}. {db['parcels']:,} live parcels in `api.cadastral_parcels` "
                  f"(the 1,000,000-parcel file after validation), database `{DATABASE}` (PostgreSQL {db['postgres']}, "
                  f"PostGIS {db['postgis']}, table {db['table_mb']:,} MiB, shared_buffers {db['shared_buffers']}). "
                  f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s on loopback after a {args.warmup:g} s "
@@ -938,6 +942,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated request types (default: all)")
     parser.add_argument("--no-append", action="store_true", help="do not append to bench/RESULTS.md")
     parser.add_argument("--keep-servers", action="store_true", help="leave the servers running (debugging)")
+    parser.add_argument("--tile-cache", choices=("on", "off"), default="on",
+                        help="our server's tile cache (emptied at start; 'off': every tile cut by PostGIS)")
     parser.add_argument("--wait-quiet", type=float, default=600,
                         help="seconds to wait for other processes to go quiet before timing")
     args = parser.parse_args()
@@ -962,7 +968,9 @@ def main() -> None:
     (OUT / "workload.json").write_text(json.dumps(
         {k: [{"paths": r.paths, "expect": r.expect} for r in v] for k, v in work.items()}, indent=1, default=str))
 
-    servers = make_servers(args.workers, args.server_threads)
+    shutil.rmtree(OUT / "tile-cache", ignore_errors=True)  # every run starts with our tile cache empty
+    servers = make_servers(args.workers, args.server_threads, tile_cache=args.tile_cache == "on")
+
     def _stop(signum, frame):  # SIGTERM/SIGHUP: stop the servers on the way out, as Ctrl+C does
         raise KeyboardInterrupt(f"signal {signum}")
 

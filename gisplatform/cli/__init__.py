@@ -46,6 +46,26 @@ class Group(click.Group):
             run = f" (run {exc.run_id})" if exc.run_id else ""
             error_panel(f"Run failed{run}: nothing was changed", str(exc))
             sys.exit(EXIT_FAILED)
+        except Exception as exc:
+            reason = _connection_failure(exc)
+            if reason is None:
+                raise
+            error_panel("Database unavailable", reason)
+            sys.exit(EXIT_DATABASE)
+
+
+def _connection_failure(exc: BaseException) -> str | None:
+    """A clear message when ``exc`` is a failure to connect to PostgreSQL (raised before any run started)."""
+    import psycopg2
+    import sqlalchemy as sa
+
+    original = exc.orig if isinstance(exc, sa.exc.OperationalError) else exc
+    if not isinstance(original, psycopg2.OperationalError):
+        return None
+    text = " ".join(str(original).split())
+    hint = ("run `gisplatform db init` to create it" if "does not exist" in text
+            else "check GISPLATFORM_DATABASE_URL (or the \\[database] url in gisplatform.toml) and that PostgreSQL runs")
+    return f"{text}\n{hint}"
 
 
 EXIT_CODES = """\b

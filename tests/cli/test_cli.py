@@ -84,3 +84,19 @@ def test_db_status_reports_a_ready_database(db):
 def test_layers_command_marks_personal_fields(db):
     output = invoke("layers").output
     assert "personal" in output and "user_id_number" in output
+
+
+def test_a_database_that_cannot_be_reached_exits_5_with_what_to_do(tmp_path, database_url):
+    """No traceback: the reason from PostgreSQL and the next step, for a missing database and a dead server."""
+    path = write_parcels(tmp_path / "p.gpkg", parcels(2))
+    script = Path(sys.executable).parent / "gisplatform"
+    cases = {database_url.set(database="gisplatform_no_such_db"): "gisplatform db init",
+             database_url.set(host="127.0.0.1", port=1): "GISPLATFORM_DATABASE_URL"}
+    for url, advice in cases.items():
+        env = {"GISPLATFORM_DATABASE_URL": url.render_as_string(hide_password=False), "PATH": "/usr/bin:/bin",
+               "HOME": str(tmp_path)}
+        for args in (["etl", "load", "cadastral_parcels", str(path), "-q"], ["etl", "status"]):
+            result = subprocess.run([str(script), *args], capture_output=True, text=True, env=env)
+            assert result.returncode == 5, result.stderr
+            output = result.stdout + result.stderr
+            assert "Traceback" not in output and advice in output, output

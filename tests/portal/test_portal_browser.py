@@ -200,6 +200,20 @@ def test_parcel_lookup_by_commune_sheet_and_number(browser, sample_parcel, outpu
     b.screenshot(output_dir / "parcel-lookup.png")
 
 
+def test_parcel_lookup_by_parcel_id(browser, sample_parcel):
+    b, p = browser, sample_parcel
+    b.open("/?lang=vi")
+    b.type("#parcel-id", f"  {p['parcel_id'].upper()} ")  # as typed from a certificate: any case, stray spaces
+    b.click("#parcel-form button[type=submit]")
+    b.wait_for("var h = document.querySelector('#p-info h2'); return h && !document.getElementById('p-info').hidden",
+               30, "the parcel's details did not appear")
+    assert b.text("#p-info h2") == f"Thửa đất số {p['parcel_no']}, tờ bản đồ số {p['map_sheet_no']}"
+    assert b.js("return window.portal.selection.feature.id") == p["id"]
+    b.wait_idle()
+    assert b.js("return window.portal.map.getZoom()") >= 14
+    assert b.console_errors() == [] and b.js("return window.portal.errors") == []
+
+
 def test_language_switch(browser, sample_parcel, output_dir):
     b, p = browser, sample_parcel
     b.open("/?lang=vi")
