@@ -268,9 +268,15 @@ def _load(directory: Path) -> dict[str, Layer]:
     return layers
 
 
+@cache
+def _canonical(directory: Path) -> Path:
+    # resolve() walks the path with a syscall per component; the API server asks for a layer on every request
+    return directory.resolve()
+
+
 def load_layers(directory: Path | None = None) -> dict[str, Layer]:
     """All layers, by name, in file-name order."""
-    return _load((directory or settings().layers_dir).resolve())
+    return _load(_canonical(directory or settings().layers_dir))
 
 
 def get_layer(name: str, directory: Path | None = None) -> Layer:
