@@ -6,6 +6,7 @@ SIGTERM go straight to gunicorn's arbiter, which stops the workers gracefully.
   GISPLATFORM_BIND      host:port                     default 127.0.0.1:8000
   GISPLATFORM_WORKERS   worker processes              default: number of CPUs, at least 2
   GISPLATFORM_THREADS   threads per worker (gthread)  default 4
+  GISPLATFORM_ACCESS_LOG  access log file, "-" = stdout (default), empty = none
 
 Why these choices:
 - gthread workers: pygeoapi and the providers are synchronous (psycopg2); threads let a worker wait on the
@@ -48,7 +49,7 @@ max_requests_jitter = max_requests // 10
 
 control_socket_disable = True  # no gunicornc socket: it lives at a fixed path in $HOME, two servers would clash
 
-accesslog = "-"
+accesslog = os.environ.get("GISPLATFORM_ACCESS_LOG", "-") or None  # a file, "-" (stdout), or "" for none
 errorlog = "-"
 loglevel = os.environ.get("GISPLATFORM_LOG_LEVEL", "info")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
