@@ -57,9 +57,9 @@ def api_server(published_database, api_server_log, tmp_path_factory):
                 pytest.fail(f"`gisplatform serve` exited with {process.returncode}:\n"
                             f"{api_server_log.read_text(errors='replace')[-5000:]}")
             try:
-                if requests.get(f"{base}/ogc/", timeout=5).status_code == 200:
+                if requests.get(f"{base}/ogc/", timeout=30).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"the server did not answer within {START_TIMEOUT} s:\n"
