@@ -29,7 +29,7 @@ import yaml
 from gisplatform.config import settings
 from gisplatform.crs import PROVINCE_BBOX_WGS84
 from gisplatform.layers import Layer, load_layers
-from gisplatform.publish.html import write_html_assets
+from gisplatform.publish.html import compile_labels, write_html_assets
 from gisplatform.publish.views import API_SCHEMA
 
 LOGGER = logging.getLogger(__name__)
@@ -224,6 +224,7 @@ def write_config(out_dir: Path, server_url: str, *, bind: tuple[str, int] | None
     path = out_dir / CONFIG_FILE
     config = build_config(server_url, bind=bind)
     config["server"]["templates"] = write_html_assets(out_dir)  # pygeoapi's HTML pages with local libraries
+    config["server"]["locale_dir"] = str(compile_labels(out_dir))  # ... and Vietnamese labels
     text = dump_config(config)
     tmp = path.with_suffix(".yml.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -11,8 +11,12 @@ templates ask for), and :func:`write_html_assets` writes, next to the generated 
   was (the page then behaves exactly as stock pygeoapi);
 * ``static/``: pygeoapi's own static files, plus ``vendor/<package>`` links into ``node_modules``.
 
-The configuration's ``server.templates`` points pygeoapi at both (``path`` and ``static``), which is pygeoapi's
-documented way of customising its pages; nothing in pygeoapi is changed.
+* ``locale/``: the Vietnamese labels of those pages (``ogc_config/locale/<lang>/LC_MESSAGES/messages.po``,
+  compiled with Babel); pygeoapi's wheel ships no translations, so without them every label is English.
+
+The configuration's ``server.templates`` points pygeoapi at both (``path`` and ``static``) and
+``server.locale_dir`` at the compiled labels, which is pygeoapi's documented way of customising its pages;
+nothing in pygeoapi is changed.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from pathlib import Path
 LOGGER = logging.getLogger(__name__)
 
 NODE_MODULES = Path(__file__).resolve().parents[1] / "portal" / "node_modules"
+CATALOGUES = Path(__file__).resolve().parents[2] / "ogc_config" / "locale"
 VENDOR = "vendor"
 
 # unpkg.com/<package>[@version]/<path>, cdn.jsdelivr.net/npm/<package>@<version>/<path> (package may be @scoped)
@@ -65,6 +70,22 @@ def localise(text: str, node_modules: Path = NODE_MODULES) -> tuple[str, set[str
     text = _NPM_CDN.sub(npm, text)
     text = _CDNJS_LEAFLET.sub(cdnjs, text)
     return text, outside
+
+
+def compile_labels(out_dir: Path, catalogues: Path = CATALOGUES) -> Path:
+    """``<out_dir>/locale/<lang>/LC_MESSAGES/messages.mo`` from each ``messages.po``; returns the locale folder."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    locale_dir = Path(out_dir) / "locale"
+    for po in sorted(catalogues.glob("*/LC_MESSAGES/messages.po")):
+        target = locale_dir / po.relative_to(catalogues).with_suffix(".mo")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with po.open("rb") as fh:
+            catalog = read_po(fh)
+        with target.open("wb") as fh:
+            write_mo(fh, catalog)
+    return locale_dir
 
 
 def write_html_assets(out_dir: Path, node_modules: Path = NODE_MODULES) -> dict[str, str]:

@@ -259,6 +259,7 @@ class Dispatcher:
     - no ``X-Powered-By: pygeoapi <version>`` header (the software version is nobody's business);
     - GeoJSON media type: pygeoapi 0.24 labels items ``application/json``; OGC API - Features Part 1
       (/req/geojson/content) wants ``application/geo+json``, which GDAL and QGIS also accept: relabelled;
+    - HTML pages get ``charset=utf-8`` in their media type (pygeoapi leaves it out);
     - errors: a 4xx whose body is not JSON or HTML (pygeoapi answers a missing tile with plain text labelled
       as a vector tile) is turned into the usual JSON exception; a 5xx never carries its original body to the
       client (it may hold SQL or a connection string): it is logged and replaced by a generic JSON message.
@@ -313,6 +314,10 @@ class Dispatcher:
             headers = [(k, v) for k, v in headers if k.lower() not in DROPPED_HEADERS] + CORS_HEADERS
             if is_items and code == 200 and content_type == "application/json":
                 headers = [(k, "application/geo+json" if k.lower() == "content-type" else v) for k, v in headers]
+            elif content_type == "text/html" and "charset" not in _header(headers, "content-type").lower():
+                # pygeoapi labels its pages text/html without a charset: HTTP then means ISO-8859-1 (RFC 9110
+                # defaults, requests and curl follow it), and Vietnamese text turns into mojibake
+                headers = [(k, "text/html; charset=utf-8" if k.lower() == "content-type" else v) for k, v in headers]
             return start_response(status, headers, exc_info)
 
         try:

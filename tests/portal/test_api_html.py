@@ -63,3 +63,32 @@ def test_cdn_addresses_without_a_local_copy_are_left_alone(tmp_path):
     assert local.count("{{ config['server']['url'] }}/static/vendor/leaflet/dist/leaflet.js") == 2
     assert outside == {"https://cdn.jsdelivr.net/npm/d3@5.16.0/dist/d3.js"}
     assert "https://cdn.jsdelivr.net/npm/d3@5.16.0/dist/d3.js" in local
+
+
+def test_api_pages_speak_vietnamese_by_default_and_english_on_request(http, api):
+    pages = {"vi": "Các lớp dữ liệu của dịch vụ", "en": "Data collections in this service"}
+    for lang, heading in pages.items():
+        page = http.get(f"{api}/collections", params={"f": "html", "lang": lang}, timeout=30)
+        assert page.status_code == 200 and f"<h1>{heading}" in page.text, lang
+    page = http.get(f"{api}/collections/cadastral_parcels/items", params={"f": "html"}, timeout=30)
+    assert "Trang sau" in page.text and "Số đối tượng trong lớp" in page.text  # Vietnamese, the first language
+
+
+def test_every_vietnamese_label_is_a_label_pygeoapi_asks_for():
+    """A msgid that no template uses (a typo, or pygeoapi renamed it) would silently stay English."""
+    import re
+    from pathlib import Path
+
+    import pygeoapi
+    from babel.messages.pofile import read_po
+
+    from gisplatform.publish.html import CATALOGUES
+
+    templates = Path(pygeoapi.__file__).parent / "templates"
+    wanted = {m.group(1) for path in templates.rglob("*.html")
+              for m in re.finditer(r"{%\s*trans\s*%}(.*?){%\s*endtrans\s*%}", path.read_text(encoding="utf-8"), re.S)}
+    with (CATALOGUES / "vi" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        catalog = read_po(fh)
+    ids = {m.id for m in catalog if m.id}
+    assert ids <= wanted, sorted(ids - wanted)
+    assert all(catalog[i].string for i in ids)
