@@ -19,14 +19,16 @@ def etl() -> None:
     """Load files into PostGIS: validated, repaired where safe, reconciled row by row, versioned."""
 
 
-def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual") -> None:
+def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual", executor: str = "local",
+                    dask_scheduler: str | None = None, dask_workers: int | None = None) -> None:
     from gisplatform.cli import EXIT_REJECTS
     from gisplatform.etl.runner import run_job
 
     rejected = 0
     for job in jobs:
         with progress_bars(not quiet and sys.stderr.isatty()) as progress:
-            report = run_job(job, trigger=trigger, progress=progress)
+            report = run_job(job, trigger=trigger, progress=progress, executor=executor,
+                             dask_address=dask_scheduler, dask_workers=dask_workers)
         run_report(report)
         rejected += report.rejected
     if strict and rejected:
@@ -40,14 +42,21 @@ def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual") ->
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--trigger", type=click.Choice(["manual", "schedule"]), default="manual", show_default=True,
               help="Recorded in the run log: schedule when cron starts the run (see `scheduler install --cron`).")
-def run(job_name: str | None, run_all: bool, strict: bool, quiet: bool, trigger: str) -> None:
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="dask: validate and stage partitions (by commune) on a Dask cluster; the merge stays one "
+                   "transaction.")
+@click.option("--dask-scheduler", metavar="ADDRESS", help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                                                          "(default: a LocalCluster on this machine).")
+@click.option("--dask-workers", type=int, help="Worker processes of the LocalCluster (default 2).")
+def run(job_name: str | None, run_all: bool, strict: bool, quiet: bool, trigger: str, executor: str,
+        dask_scheduler: str | None, dask_workers: int | None) -> None:
     """Run JOB (an etl/*.yml) or --all of them, and print each run's report."""
     from gisplatform.etl.jobs import get_job, load_jobs, run_order
 
     if bool(job_name) == run_all:
         raise click.UsageError("give a JOB name or --all (see `gisplatform etl jobs`)")
     jobs = run_order(load_jobs()) if run_all else [get_job(job_name)]
-    _run_and_report(jobs, strict, quiet, trigger)
+    _run_and_report(jobs, strict, quiet, trigger, executor, dask_scheduler, dask_workers)
 
 
 @etl.command()

@@ -184,6 +184,7 @@ class _Run:
         self.skipped: list[np.ndarray] = []
         self.staging = Staging(cursor, layer, report.run_id).create()
         self.extra_rejects = 0
+        self.stager = None  # a DaskStager when the per-row work runs on a Dask cluster
 
     def _skippable(self, hashes: np.ndarray) -> np.ndarray:
         """Rows identical to a stored live row; repeats of a row already skipped are processed (duplicates)."""
@@ -230,6 +231,10 @@ class _Run:
             batch, hashes = pipeline.subset(batch, ~skip), hashes[~skip]
         if not len(batch):
             return
+        if self.stager is not None:  # transform, validate and COPY on the cluster; same staging ids
+            self.stager.submit(batch, plan, hashes, self.staging.rows)
+            self.staging.rows += len(batch)
+            return
         layer_batch = pipeline.transform(batch, plan, self.layer, hashes, self.ctx.today)
         run_row_rules(layer_batch, self.row_rules, self.ctx)
         pipeline.finish(layer_batch, self.ctx)
@@ -252,6 +257,8 @@ class _Run:
             self.extra_rejects += 1
 
     def merge_staged(self) -> None:
+        if self.stager is not None:
+            self.stager.finish()
         self.staging.append_seen(np.concatenate(self.skipped) if self.skipped else np.zeros(0, np.int64))
         if self.progress:
             self.progress("checking and merging", 0, None)
@@ -292,12 +299,18 @@ def _findings(cursor, run_id: int, report: RunReport) -> None:
 
 def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATCH_SIZE,
             progress: Progress | None = None, cancel: Cancel | None = None, attempt: int = 1,
-            inbox: tuple[str, str] | None = None) -> RunReport:
+            inbox: tuple[str, str] | None = None, executor: str = "local", dask_address: str | None = None,
+            dask_workers: int | None = None) -> RunReport:
     """Run a job to completion. Raises EtlError (nothing changed) or RunLocked (another run holds the layer).
 
     ``trigger`` is recorded in the run log (manual, schedule, inbox, retry...), with ``attempt`` (1 = first try)
     and ``inbox`` = (file, checksum) for a file taken from the inbox. ``cancel`` stops the run (rolled back).
+    ``executor="dask"`` does the per-row work on a Dask cluster (``dask_address``, else a LocalCluster of
+    ``dask_workers`` processes); the result is the same as in one process.
     """
+    if executor not in ("local", "dask"):
+        raise ValueError(f"executor {executor!r}: use local or dask")
+    executor_options = {"address": dask_address, "workers": dask_workers} if executor == "dask" else None
     layer = get_layer(job.layer)
     started = time.perf_counter()
     try:
@@ -312,7 +325,7 @@ def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATC
                            attempt=attempt, inbox=inbox)
         report = RunReport(record.run_id, job.name, layer.name, job.mode)
         try:
-            _execute(job, layer, files, report, batch_size, progress, cancel)
+            _execute(job, layer, files, report, batch_size, progress, cancel, executor_options)
         except Exception as exc:  # noqa: BLE001 - every failure is logged, then reported
             message = cancel.reason if cancel and cancel.is_set() and not isinstance(exc, EtlError) else None
             message = f"{message}: the run was rolled back, nothing was changed" if message else _explain(exc)
@@ -348,33 +361,55 @@ def _load_sources(run: _Run, job: Job, layer: Layer, files: list[SourceFile]) ->
 
 
 def _execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
-             progress: Progress | None, cancel: Cancel | None = None) -> None:
+             progress: Progress | None, cancel: Cancel | None = None, dask: dict | None = None) -> None:
     with engine().connect() as sa_connection:
         ctx = _rule_context(sa_connection, layer, job)
     seed = _fingerprint(layer, job)
-    with closing(adbc.connect(libpq_dsn(), autocommit=False)) as connection, closing(connection.cursor()) as cursor:
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute("SET LOCAL jit = off")  # compiling the merge's large plans cost seconds, running them less
+    after_close: list[Callable[[], None]] = []  # clean-ups that must wait for the transaction to end
+    try:
+        with closing(adbc.connect(libpq_dsn(), autocommit=False)) as connection, \
+                closing(connection.cursor()) as cursor:
+            _in_transaction(job, layer, files, report, batch_size, progress, cancel, dask, ctx, seed, connection,
+                            cursor, after_close)
+    finally:
+        for clean_up in after_close:
+            clean_up()
+
+
+def _in_transaction(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
+                    progress: Progress | None, cancel: Cancel | None, dask: dict | None, ctx: RuleContext,
+                    seed: bytes, connection, cursor, after_close: list) -> None:
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute("SET LOCAL jit = off")  # compiling the merge's large plans cost seconds, running them less
+    if cancel:
+        cursor.execute("SELECT pg_backend_pid()")
+        cancel.attach(cursor.fetchone()[0])
+    try:
+        _stage_merge_commit(job, layer, files, report, batch_size, progress, cancel, ctx, seed, connection,
+                            cursor, dask, after_close)
+    finally:
         if cancel:
-            cursor.execute("SELECT pg_backend_pid()")
-            cancel.attach(cursor.fetchone()[0])
-        try:
-            _stage_merge_commit(job, layer, files, report, batch_size, progress, cancel, ctx, seed, connection,
-                                cursor)
-        finally:
-            if cancel:
-                cancel.attach(None)
+            cancel.attach(None)
 
 
 def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
                         progress: Progress | None, cancel: Cancel | None, ctx: RuleContext, seed: bytes, connection,
-                        cursor) -> None:
+                        cursor, dask: dict | None = None, after_close: list | None = None) -> None:
     run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress, cancel)
     try:
+        if dask is not None:
+            from gisplatform.schedule.executor.dask_executor import DaskStager
+
+            run.stager = DaskStager(run, **dask)
+            after_close.append(run.stager.drop_scratch)
         _load_sources(run, job, layer, files)
         run.merge_staged()
     finally:
-        run.staging.close()
+        try:
+            if run.stager is not None:
+                run.stager.close()
+        finally:
+            run.staging.close()
     _findings(cursor, report.run_id, report)
     report.status = "succeeded"
     if not report.balanced:
