@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -189,3 +190,32 @@ def test_a_failed_download_is_logged_and_named(db, tmp_path, static_server):
     assert outcome.status == "failed"
     [run] = runs(db, "remote")
     assert run["status"] == "failed" and "missing.gpkg: download failed" in run["error"] and "404" in run["error"]
+
+
+def test_an_ogc_api_features_source_is_read_through_gdal(db, tmp_path):
+    """`url: OAPIF:...`: GDAL pages through the service; the features (CRS84) land in VN-2000 like a file's."""
+    import subprocess
+    import sys
+
+    import geopandas as gpd
+
+    from tests.builders import ORIGIN
+
+    frame = gpd.GeoDataFrame(parcels(3), geometry="geometry", crs=9215).to_crs(4326)
+    (tmp_path / "features.geojson").write_text(frame.to_json(), encoding="utf-8")
+    server = subprocess.Popen([sys.executable, str(Path(__file__).parent / "oapif_server.py"),
+                               str(tmp_path / "features.geojson"), "thua_dat"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        write_job(tmp_path / "jobs", "remote", source={"url": f"OAPIF:http://127.0.0.1:{port}/collections/thua_dat"})
+        runner = runner_for(tmp_path / "jobs")
+        outcome = runner.run(runner.jobs["remote"], "schedule")
+    finally:
+        server.terminate()
+        server.wait()
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.report.inserted == 3
+    with db.connect() as connection:
+        x, y = connection.execute(sa.text(
+            "SELECT ST_XMin(geom), ST_YMin(geom) FROM data.cadastral_parcels WHERE parcel_no = '1'")).one()
+    assert abs(x - ORIGIN[0]) < 0.01 and abs(y - ORIGIN[1]) < 0.01  # back in VN-2000 to the centimetre
