@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -33,6 +33,14 @@ class Settings:
     project_dir: Path
     database_url: str | None  # None: resolve the embedded default
     config_file: Path | None
+    sections: dict = field(default_factory=dict, compare=False, hash=False)  # the TOML file's tables
+
+    def section(self, name: str) -> dict:
+        """A table of the TOML file (e.g. ``[notify]``, ``[scheduler]``, ``[status]``), empty when absent."""
+        value = self.sections.get(name) or {}
+        if not isinstance(value, dict):
+            raise ValueError(f"{self.config_file}: [{name}] must be a table")
+        return value
 
     @property
     def layers_dir(self) -> Path:
@@ -75,7 +83,7 @@ def settings() -> Settings:
     project_dir = _project_dir()
     data, path = _read_config_file(project_dir)
     url = os.environ.get("GISPLATFORM_DATABASE_URL") or data.get("database", {}).get("url")
-    return Settings(project_dir=project_dir, database_url=url or None, config_file=path)
+    return Settings(project_dir=project_dir, database_url=url or None, config_file=path, sections=data)
 
 
 def reset() -> None:

@@ -87,7 +87,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from gisplatform.cli import db, demo, etl, ogc, sample, serve
+    from gisplatform.cli import db, demo, etl, ogc, sample, scheduler, serve
 
     main.add_command(db.db)
     main.add_command(etl.etl)
@@ -96,6 +96,7 @@ def _register() -> None:
     main.add_command(etl.layers)
     main.add_command(serve.serve)
     main.add_command(ogc.ogc)
+    main.add_command(scheduler.scheduler)
 
 
 _register()

@@ -19,14 +19,16 @@ def etl() -> None:
     """Load files into PostGIS: validated, repaired where safe, reconciled row by row, versioned."""
 
 
-def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual") -> None:
+def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual", executor: str = "local",
+                    dask_scheduler: str | None = None, dask_workers: int | None = None) -> None:
     from gisplatform.cli import EXIT_REJECTS
     from gisplatform.etl.runner import run_job
 
     rejected = 0
     for job in jobs:
         with progress_bars(not quiet and sys.stderr.isatty()) as progress:
-            report = run_job(job, trigger=trigger, progress=progress)
+            report = run_job(job, trigger=trigger, progress=progress, executor=executor,
+                             dask_address=dask_scheduler, dask_workers=dask_workers)
         run_report(report)
         rejected += report.rejected
     if strict and rejected:
@@ -38,14 +40,50 @@ def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual") ->
 @click.option("--all", "run_all", is_flag=True, help="Run every job in etl/, admin units first, derived layers last.")
 @click.option("--strict", is_flag=True, help="Exit 6 when any row was rejected.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def run(job_name: str | None, run_all: bool, strict: bool, quiet: bool) -> None:
+@click.option("--trigger", type=click.Choice(["manual", "schedule"]), default="manual", show_default=True,
+              help="Recorded in the run log: schedule when cron starts the run (see `scheduler install --cron`).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="dask: validate and stage partitions (by commune) on a Dask cluster; the merge stays one "
+                   "transaction.")
+@click.option("--dask-scheduler", metavar="ADDRESS", help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                                                          "(default: a LocalCluster on this machine).")
+@click.option("--dask-workers", type=int, help="Worker processes of the LocalCluster (default 2).")
+def run(job_name: str | None, run_all: bool, strict: bool, quiet: bool, trigger: str, executor: str,
+        dask_scheduler: str | None, dask_workers: int | None) -> None:
     """Run JOB (an etl/*.yml) or --all of them, and print each run's report."""
     from gisplatform.etl.jobs import get_job, load_jobs, run_order
 
     if bool(job_name) == run_all:
         raise click.UsageError("give a JOB name or --all (see `gisplatform etl jobs`)")
     jobs = run_order(load_jobs()) if run_all else [get_job(job_name)]
-    _run_and_report(jobs, strict, quiet)
+    _run_and_report(jobs, strict, quiet, trigger, executor, dask_scheduler, dask_workers)
+
+
+@etl.command()
+@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path),
+              help="The watched folder (default: [scheduler] inbox in gisplatform.toml, else var/inbox).")
+@click.option("--jobs", "jobs_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of job definitions (default: etl/).")
+@click.option("--settle", default=10.0, show_default=True, help="Leave files changed less than this many seconds ago.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing when the inbox is empty.")
+def inbox(inbox: Path | None, jobs_dir: Path | None, settle: float, quiet: bool) -> None:
+    """Load the files waiting in the inbox once (the scheduler does this every --poll seconds)."""
+    from gisplatform.cli.scheduler import _inbox_default
+    from gisplatform.etl.jobs import load_jobs
+    from gisplatform.schedule.inbox import Inbox
+    from gisplatform.schedule.policy import Runner
+
+    box = Inbox(inbox or _inbox_default(), Runner(load_jobs(jobs_dir)), settle)
+    results = box.poll()
+    if not results and not quiet:
+        console.print(f"hộp thư trống / inbox empty: {box.root}")
+    style = {"loaded": "green", "duplicate": "yellow", "failed": "red", "waiting": "yellow"}
+    for r in results:
+        run_text = f" run {r.run_id}" if r.run_id else ""
+        console.print(f"[{style[r.status]}]{r.status}[/] {r.file} → {r.job or '—'}{run_text}"
+                      + (f" ({r.moved_to})" if r.moved_to else ""))
+        if r.status == "failed":
+            console.print(f"  {r.message}")
 
 
 @etl.command()
@@ -81,27 +119,34 @@ def load(layer: str, file: Path, crs: str | None, encoding: str, mode: str, fixe
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(limit: int, as_json: bool) -> None:
     """Recent runs: when, what, how long, counts, and errors."""
-    from gisplatform.etl.status import recent_runs
+    from gisplatform.etl.status import next_due_times, recent_runs
 
     runs = recent_runs(limit)
+    due = next_due_times()
     if as_json:
-        click.echo(json.dumps(runs, default=str, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"runs": runs, "next_due": due}, default=str, ensure_ascii=False, indent=2))
         return
-    table = Table(title="Recent ETL runs", title_justify="left")
-    for column in ("run", "job", "status", "trigger", "started", "duration", "read", "ins", "upd", "same", "rej",
-                   "retired"):
-        table.add_column(column, justify="right" if column in ("run", "read", "ins", "upd", "same", "rej",
+    table = Table(title="Lượt chạy gần đây / Recent ETL runs", title_justify="left")
+    for column in ("run", "job", "status", "trigger", "try", "started", "duration", "read", "ins", "upd", "same",
+                   "rej", "retired"):
+        table.add_column(column, justify="right" if column in ("run", "try", "read", "ins", "upd", "same", "rej",
                                                                "retired") else "left")
-    style = {"succeeded": "green", "failed": "red", "running": "yellow"}
+    style = {"succeeded": "green", "failed": "red", "running": "yellow", "skipped": "dim"}
     for r in runs:
         duration = f"{r['seconds']:.1f} s" if r["seconds"] is not None else "—"
         table.add_row(str(r["run_id"]), r["job"], f"[{style[r['status']]}]{r['status']}", r["trigger"],
-                      f"{r['started_at']:%Y-%m-%d %H:%M}", duration,
+                      str(r["attempt"]), f"{r['started_at']:%Y-%m-%d %H:%M}", duration,
                       *(f"{r[k]:,}" for k in ("read", "inserted", "updated", "unchanged", "rejected", "retired")))
     console.print(table)
     for r in runs:
-        if r["status"] == "failed" and r["error"]:
-            console.print(f"[red]run {r['run_id']} failed:[/] {r['error']}")
+        if r["status"] in ("failed", "skipped") and r["error"]:
+            console.print(f"[{style[r['status']]}]run {r['run_id']} {r['status']}:[/] {r['error']}")
+    schedule = Table("job", "cron", "next due / lần chạy tới", "last run / lần chạy trước",
+                     title="Lịch chạy / Schedule (Asia/Ho_Chi_Minh)", title_justify="left")
+    for d in due:
+        schedule.add_row(d["job"], d["cron"] or "—", f"{d['next_due']:%Y-%m-%d %H:%M}" if d["next_due"] else "—",
+                         f"{d['last_status']} {d['last_started']:%Y-%m-%d %H:%M}" if d["last_started"] else "—")
+    console.print(schedule)
 
 
 @etl.command()

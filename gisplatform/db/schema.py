@@ -180,10 +180,16 @@ def _etl_tables(metadata: sa.MetaData) -> None:
         sa.Column("features", sa.BigInteger(), comment="live features of the layer after the run"),
         sa.Column("report", JSONB(), comment="per-rule counts and notes"),
         sa.Column("error", sa.Text()),
-        sa.CheckConstraint("status in ('running', 'succeeded', 'failed')", name="runs_status"),
+        sa.Column("attempt", sa.Integer(), nullable=False, server_default="1",
+                  comment="1 for the first try, 2.. for retries"),
+        sa.Column("inbox_file", sa.Text(), comment="file taken from the inbox"),
+        sa.Column("inbox_checksum", sa.Text(), comment="SHA-256 of the inbox file with its side-cars"),
+        sa.CheckConstraint("status in ('running', 'succeeded', 'failed', 'skipped')", name="runs_status"),
         schema=ETL_SCHEMA,
         comment="One row per ETL run, whatever triggered it",
     )
+    sa.Index("runs_inbox_checksum_idx", metadata.tables[f"{ETL_SCHEMA}.runs"].c.inbox_checksum)
+    sa.Index("runs_job_idx", metadata.tables[f"{ETL_SCHEMA}.runs"].c.job, metadata.tables[f"{ETL_SCHEMA}.runs"].c.run_id)
     rejects = sa.Table(
         "rejects",
         metadata,

@@ -14,7 +14,15 @@
       files:                           # per-file overrides, by glob on the file name
         "thua_dat_06041.*": {crs: EPSG:9215, note: ".prj claims a WGS 84 datum"}
     fixes: [swap_xy]                   # coordinate repairs the officer vouches for (see gisplatform.crs.FIXES)
-    schedule: {cron: "0 2 * * *", timezone: Asia/Ho_Chi_Minh}
+    schedule: {cron: "0 2 * * *", timezone: Asia/Ho_Chi_Minh}   # 5 fields; 6 = seconds first (tests)
+    retries: {attempts: 3, backoff: 60, factor: 2}  # tries in all; wait 60 s, then 120 s... between them
+    timeout: 2h                        # a run still going after this is cancelled (rolled back) and retried
+    recompute: true                    # after a run that changed data, run the `after:` jobs (derived layers)
+    after: [water_protection_corridors]
+    inbox: ["thua_dat_*.shp"]          # inbox files for this job (default: the file name pattern of source.path)
+
+A source may also be remote: ``url: https://host/path/file.gpkg`` (downloaded), ``url: OAPIF:https://host/ogc/
+collections/NAME`` (OGC API - Features, read by GDAL) or ``url: WFS:https://host/wfs?typename=NAME``.
 """
 from __future__ import annotations
 
@@ -32,8 +40,12 @@ from gisplatform.layers import Text, get_layer
 from gisplatform.sources.base import SourceOptions
 
 MODES = ("full", "incremental")
-_JOB_KEYS = {"job", "layer", "title", "mode", "source", "fixes", "schedule", "after", "description"}
-_SOURCE_KEYS = {"path", "reader", "crs", "encoding", "layer", "related", "field_map", "files", "derive"}
+_JOB_KEYS = {"job", "layer", "title", "mode", "source", "fixes", "schedule", "after", "description", "retries",
+             "timeout", "recompute", "inbox"}
+_SOURCE_KEYS = {"path", "url", "reader", "crs", "encoding", "layer", "related", "field_map", "files", "derive"}
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+_UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
 class JobDefinitionError(ValueError):
@@ -48,6 +60,66 @@ def parse_epsg(value: Any, where: str) -> int | None:
     if not match:
         raise JobDefinitionError(f"{where}: CRS {value!r} must be an EPSG code such as EPSG:9215")
     return int(match.group(1))
+
+
+def parse_duration(value: Any, where: str, key: str) -> float | None:
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"``; None when not given."""
+    if value in (None, ""):
+        return None
+    match = _DURATION.match(str(value))
+    if not match or float(match.group(1)) <= 0:
+        raise JobDefinitionError(f"{where}: {key}: {value!r} is not a duration; write seconds (90) or 90s, 15m, 2h")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often to try a failing run, and how long to wait between tries (exponential back-off)."""
+    attempts: int = 1  # tries in all, the first included
+    backoff: float = 60.0  # seconds before the second try
+    factor: float = 2.0  # each later wait is this many times the previous one
+    max_backoff: float = 3600.0
+
+    def delay(self, failed_attempt: int) -> float:
+        """Seconds to wait after try number ``failed_attempt`` (1-based) failed."""
+        return min(self.backoff * self.factor ** (failed_attempt - 1), self.max_backoff)
+
+
+def parse_retries(value: Any, where: str) -> RetryPolicy:
+    if value in (None, False):
+        return RetryPolicy()
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = {"attempts": value}
+    if not isinstance(value, dict) or set(value) - {"attempts", "backoff", "factor", "max_backoff"}:
+        raise JobDefinitionError(f"{where}: retries: write {{attempts: 3, backoff: 60s, factor: 2}} "
+                                 f"(got {value!r})")
+    attempts = value.get("attempts", 3)
+    if not isinstance(attempts, int) or attempts < 1:
+        raise JobDefinitionError(f"{where}: retries.attempts must be a whole number ≥ 1 (tries in all)")
+    factor = value.get("factor", 2)
+    if not isinstance(factor, (int, float)) or factor < 1:
+        raise JobDefinitionError(f"{where}: retries.factor must be a number ≥ 1")
+    backoff = parse_duration(value.get("backoff", 60), where, "retries.backoff")
+    max_backoff = parse_duration(value.get("max_backoff", 3600), where, "retries.max_backoff")
+    return RetryPolicy(attempts, backoff, float(factor), max_backoff)
+
+
+def parse_schedule(value: Any, where: str) -> dict | None:
+    """``{cron, timezone}`` checked now (a wrong cron must fail when the job is read, not at 2 a.m.)."""
+    if value in (None, False):
+        return None
+    if isinstance(value, str):
+        value = {"cron": value}
+    if not isinstance(value, dict) or "cron" not in value or set(value) - {"cron", "timezone"}:
+        raise JobDefinitionError(f"{where}: schedule: write {{cron: \"0 2 * * *\", timezone: {DEFAULT_TIMEZONE}}}")
+    schedule = {"cron": str(value["cron"]).strip(), "timezone": value.get("timezone") or DEFAULT_TIMEZONE}
+    from gisplatform.schedule.cron import cron_trigger  # APScheduler: imported only when a job has a schedule
+
+    try:
+        cron_trigger(schedule)
+    except ValueError as exc:
+        raise JobDefinitionError(f"{where}: schedule: {exc}") from exc
+    return schedule
 
 
 @dataclass(frozen=True)
@@ -73,6 +145,11 @@ class Job:
     after: tuple[str, ...] = ()
     title: Text | None = None
     definition: Path | None = None
+    url: str | None = None
+    retries: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None  # seconds
+    recompute: bool = True
+    inbox: tuple[str, ...] = ()  # file-name patterns of inbox files for this job
 
     @property
     def full_snapshot(self) -> bool:
@@ -82,6 +159,10 @@ class Job:
         """The source files this job reads now, sorted; an error if a pattern matches nothing."""
         if self.derive_from:
             return []
+        if self.url:
+            from gisplatform.sources.remote import fetch
+
+            return [fetch(self.url, settings().var_dir / "downloads" / self.name, self.name)]
         pattern = Path(self.path)
         if not pattern.is_absolute():
             pattern = settings().project_dir / pattern
@@ -135,8 +216,13 @@ def parse_job(raw: dict, where: str, default_name: str) -> Job:
     unknown = set(source) - _SOURCE_KEYS
     if unknown:
         raise JobDefinitionError(f"{where}: unknown source key(s) {sorted(unknown)}; allowed: {sorted(_SOURCE_KEYS)}")
-    if not source.get("path") and not source.get("derive"):
-        raise JobDefinitionError(f"{where}: source needs 'path:' (file or glob) or 'derive: <layer>'")
+    if sum(bool(source.get(k)) for k in ("path", "url", "derive")) != 1:
+        raise JobDefinitionError(f"{where}: source needs one of 'path:' (file or glob), 'url:' (https://..., "
+                                 "OAPIF:https://..., WFS:https://...) or 'derive: <layer>'")
+    if source.get("url"):
+        from gisplatform.sources.remote import check_url
+
+        check_url(source["url"], where)
     fixes = frozenset(raw.get("fixes") or ())
     bad = [f for f in fixes if f not in FIXES and not f.startswith("from_epsg:")]
     if bad:
@@ -153,10 +239,20 @@ def parse_job(raw: dict, where: str, default_name: str) -> Job:
         for pattern, o in (source.get("files") or {}).items()
     )
     title = raw.get("title")
+    inbox = raw.get("inbox")
+    inbox = (inbox,) if isinstance(inbox, str) else tuple(inbox or ())
+    if not inbox and source.get("path"):
+        inbox = (Path(source["path"]).name,)
+    recompute = raw.get("recompute", True)
+    if not isinstance(recompute, bool):
+        raise JobDefinitionError(f"{where}: recompute must be true or false")
     return Job(
         name=name, layer=layer, mode=mode, path=source.get("path"), reader=source.get("reader"), options=options,
-        overrides=overrides, fixes=fixes, derive_from=source.get("derive"), schedule=raw.get("schedule"),
+        overrides=overrides, fixes=fixes, derive_from=source.get("derive"),
+        schedule=parse_schedule(raw.get("schedule"), where),
         after=tuple(raw.get("after") or ()), title=Text(**title) if title else None, definition=Path(where),
+        url=source.get("url"), retries=parse_retries(raw.get("retries"), where),
+        timeout=parse_duration(raw.get("timeout"), where, "timeout"), recompute=recompute, inbox=inbox,
     )
 
 
@@ -169,6 +265,10 @@ def load_jobs(directory: Path | None = None) -> dict[str, Job]:
         if job.name in jobs:
             raise JobDefinitionError(f"{path}: job name {job.name!r} is already used by {jobs[job.name].definition}")
         jobs[job.name] = job
+    for job in jobs.values():
+        unknown = [name for name in job.after if name not in jobs]
+        if unknown:
+            raise JobDefinitionError(f"{job.definition}: after: unknown job(s) {unknown}; jobs: {', '.join(jobs)}")
     return jobs
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -48,6 +49,60 @@ class EtlError(RuntimeError):
     def __init__(self, message: str, run_id: int | None = None):
         super().__init__(message)
         self.run_id = run_id
+
+
+class Cancel:
+    """Asks a run in progress to stop: the scheduler on SIGTERM, or a job's time-out.
+
+    The run checks between batches and once more just before it commits, so a cancelled run never commits;
+    a statement already running in PostgreSQL is interrupted with ``pg_cancel_backend`` so the rollback comes
+    at once, not at the end of a long merge.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self.reason: str | None = None
+        self._backend_pid: int | None = None
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def trigger(self, reason: str) -> None:
+        with self._lock:
+            if self._event.is_set():
+                return
+            self.reason = reason
+            self._event.set()
+            pid = self._backend_pid
+        if pid:
+            _cancel_backend(pid)
+
+    def attach(self, backend_pid: int | None) -> None:
+        """The data connection of the run (None when the run no longer has one)."""
+        with self._lock:
+            self._backend_pid = backend_pid
+        if backend_pid:
+            self.check()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled(self.reason or "cancelled")
+
+
+class Cancelled(RuntimeError):
+    pass
+
+
+def _cancel_backend(pid: int) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(libpq_dsn())
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_cancel_backend(%s)", (pid,))
+    finally:
+        connection.close()
 
 
 @dataclass
@@ -118,8 +173,9 @@ class _Run:
     """The state of one run while it streams files into staging."""
 
     def __init__(self, job: Job, layer: Layer, report: RunReport, cursor, ctx: RuleContext, seed: bytes,
-                 batch_size: int, progress: Progress | None):
+                 batch_size: int, progress: Progress | None, cancel: Cancel | None = None):
         self.job, self.layer, self.report, self.cursor, self.ctx = job, layer, report, cursor, ctx
+        self.cancel = cancel
         self.seed, self.batch_size, self.progress = seed, batch_size, progress
         self.row_rules, self.set_rules = rules_for(layer)
         self.overlaps = next((r.new_index() for r in self.set_rules if r.needs_pairs), None)
@@ -128,6 +184,7 @@ class _Run:
         self.skipped: list[np.ndarray] = []
         self.staging = Staging(cursor, layer, report.run_id).create()
         self.extra_rejects = 0
+        self.stager = None  # a DaskStager when the per-row work runs on a Dask cluster
 
     def _skippable(self, hashes: np.ndarray) -> np.ndarray:
         """Rows identical to a stored live row; repeats of a row already skipped are processed (duplicates)."""
@@ -152,6 +209,8 @@ class _Run:
         total = reader.info().feature_count
         plan = None
         for batch in reader.batches(self.batch_size):
+            if self.cancel:
+                self.cancel.check()
             if plan is None:
                 plan = pipeline.plan_file(reader, batch, self.layer, options, display)
                 file_report.plan = plan.describe()
@@ -171,6 +230,10 @@ class _Run:
             self.skipped.append(hashes[skip])
             batch, hashes = pipeline.subset(batch, ~skip), hashes[~skip]
         if not len(batch):
+            return
+        if self.stager is not None:  # transform, validate and COPY on the cluster; same staging ids
+            self.stager.submit(batch, plan, hashes, self.staging.rows)
+            self.staging.rows += len(batch)
             return
         layer_batch = pipeline.transform(batch, plan, self.layer, hashes, self.ctx.today)
         run_row_rules(layer_batch, self.row_rules, self.ctx)
@@ -194,6 +257,8 @@ class _Run:
             self.extra_rejects += 1
 
     def merge_staged(self) -> None:
+        if self.stager is not None:
+            self.stager.finish()
         self.staging.append_seen(np.concatenate(self.skipped) if self.skipped else np.zeros(0, np.int64))
         if self.progress:
             self.progress("checking and merging", 0, None)
@@ -233,25 +298,53 @@ def _findings(cursor, run_id: int, report: RunReport) -> None:
 
 
 def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATCH_SIZE,
-            progress: Progress | None = None) -> RunReport:
-    """Run a job to completion. Raises EtlError (nothing changed) or RunLocked (another run holds the layer)."""
+            progress: Progress | None = None, cancel: Cancel | None = None, attempt: int = 1,
+            inbox: tuple[str, str] | None = None, executor: str = "local", dask_address: str | None = None,
+            dask_workers: int | None = None) -> RunReport:
+    """Run a job to completion. Raises EtlError (nothing changed) or RunLocked (another run holds the layer).
+
+    ``trigger`` is recorded in the run log (manual, schedule, inbox, retry...), with ``attempt`` (1 = first try)
+    and ``inbox`` = (file, checksum) for a file taken from the inbox. ``cancel`` stops the run (rolled back).
+    ``executor="dask"`` does the per-row work on a Dask cluster (``dask_address``, else a LocalCluster of
+    ``dask_workers`` processes); the result is the same as in one process.
+    """
+    if executor not in ("local", "dask"):
+        raise ValueError(f"executor {executor!r}: use local or dask")
+    executor_options = {"address": dask_address, "workers": dask_workers} if executor == "dask" else None
     layer = get_layer(job.layer)
     started = time.perf_counter()
-    files = [] if job.derive_from else source_files(job)
+    try:
+        files = [] if job.derive_from else source_files(job)
+    except (SourceError, OSError) as exc:  # a download that failed: logged like any failed run, officers see it
+        raise EtlError(_explain(exc), _log_unstarted(job, layer, trigger, attempt, inbox, exc)) from exc
     checksum = hashlib.sha256("".join(f.sha256 for f in files).encode()).hexdigest() if files else None
     log = RunLog()
     try:
         record = log.start(job.name, layer.name, job.mode, trigger, job.describe_options(),
-                           [{"file": f.display, "sha256": f.sha256, "bytes": f.size} for f in files], checksum)
+                           [{"file": f.display, "sha256": f.sha256, "bytes": f.size} for f in files], checksum,
+                           attempt=attempt, inbox=inbox)
         report = RunReport(record.run_id, job.name, layer.name, job.mode)
         try:
-            _execute(job, layer, files, report, batch_size, progress)
+            _execute(job, layer, files, report, batch_size, progress, cancel, executor_options)
         except Exception as exc:  # noqa: BLE001 - every failure is logged, then reported
-            message = _explain(exc)
+            message = cancel.reason if cancel and cancel.is_set() and not isinstance(exc, EtlError) else None
+            message = f"{message}: the run was rolled back, nothing was changed" if message else _explain(exc)
             log.fail(message)
             raise EtlError(message, record.run_id) from exc
         report.seconds = time.perf_counter() - started
         return report
+    finally:
+        log.close()
+
+
+def _log_unstarted(job: Job, layer: Layer, trigger: str, attempt: int, inbox, exc: Exception) -> int:
+    """A run that failed before it could read anything (e.g. the download failed) still gets its log row."""
+    log = RunLog()
+    try:
+        record = log.start(job.name, layer.name, job.mode, trigger, job.describe_options(), [], None,
+                           attempt=attempt, inbox=inbox)
+        log.fail(_explain(exc))
+        return record.run_id
     finally:
         log.close()
 
@@ -268,31 +361,69 @@ def _load_sources(run: _Run, job: Job, layer: Layer, files: list[SourceFile]) ->
 
 
 def _execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
-             progress: Progress | None) -> None:
+             progress: Progress | None, cancel: Cancel | None = None, dask: dict | None = None) -> None:
     with engine().connect() as sa_connection:
         ctx = _rule_context(sa_connection, layer, job)
     seed = _fingerprint(layer, job)
-    with closing(adbc.connect(libpq_dsn(), autocommit=False)) as connection, closing(connection.cursor()) as cursor:
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute("SET LOCAL jit = off")  # compiling the merge's large plans cost seconds, running them less
-        run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress)
+    after_close: list[Callable[[], None]] = []  # clean-ups that must wait for the transaction to end
+    try:
+        with closing(adbc.connect(libpq_dsn(), autocommit=False)) as connection, \
+                closing(connection.cursor()) as cursor:
+            _in_transaction(job, layer, files, report, batch_size, progress, cancel, dask, ctx, seed, connection,
+                            cursor, after_close)
+    finally:
+        for clean_up in after_close:
+            clean_up()
+
+
+def _in_transaction(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
+                    progress: Progress | None, cancel: Cancel | None, dask: dict | None, ctx: RuleContext,
+                    seed: bytes, connection, cursor, after_close: list) -> None:
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute("SET LOCAL jit = off")  # compiling the merge's large plans cost seconds, running them less
+    if cancel:
+        cursor.execute("SELECT pg_backend_pid()")
+        cancel.attach(cursor.fetchone()[0])
+    try:
+        _stage_merge_commit(job, layer, files, report, batch_size, progress, cancel, ctx, seed, connection,
+                            cursor, dask, after_close)
+    finally:
+        if cancel:
+            cancel.attach(None)
+
+
+def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
+                        progress: Progress | None, cancel: Cancel | None, ctx: RuleContext, seed: bytes, connection,
+                        cursor, dask: dict | None = None, after_close: list | None = None) -> None:
+    run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress, cancel)
+    try:
+        if dask is not None:
+            from gisplatform.schedule.executor.dask_executor import DaskStager
+
+            run.stager = DaskStager(run, **dask)
+            after_close.append(run.stager.drop_scratch)
+        _load_sources(run, job, layer, files)
+        run.merge_staged()
+    finally:
         try:
-            _load_sources(run, job, layer, files)
-            run.merge_staged()
+            if run.stager is not None:
+                run.stager.close()
         finally:
             run.staging.close()
-        _findings(cursor, report.run_id, report)
-        report.status = "succeeded"
-        if not report.balanced:
-            raise RuntimeError(f"row accounting does not balance: read {report.read} ≠ inserted {report.inserted} + "
-                               f"updated {report.updated} + unchanged {report.unchanged} + rejected {report.rejected}")
-        cursor.execute(f"SELECT count(*) FROM {layer.qualified_table} WHERE retired_at IS NULL")
-        report.features = cursor.fetchone()[0]
-        cursor.execute(finish_sql(report.run_id), (report.read, report.inserted, report.updated, report.unchanged,
-                                                  report.rejected, report.retired, report.repaired, report.warnings,
-                                                  json.dumps(report.as_json(), ensure_ascii=False, default=str),
-                                                  report.features))
-        connection.commit()
+    _findings(cursor, report.run_id, report)
+    report.status = "succeeded"
+    if not report.balanced:
+        raise RuntimeError(f"row accounting does not balance: read {report.read} ≠ inserted {report.inserted} + "
+                           f"updated {report.updated} + unchanged {report.unchanged} + rejected {report.rejected}")
+    cursor.execute(f"SELECT count(*) FROM {layer.qualified_table} WHERE retired_at IS NULL")
+    report.features = cursor.fetchone()[0]
+    cursor.execute(finish_sql(report.run_id), (report.read, report.inserted, report.updated, report.unchanged,
+                                              report.rejected, report.retired, report.repaired, report.warnings,
+                                              json.dumps(report.as_json(), ensure_ascii=False, default=str),
+                                              report.features))
+    if cancel:
+        cancel.check()  # the last moment a cancelled run can still leave everything as it was
+    connection.commit()
 
 
 def _explain(exc: Exception) -> str:

@@ -58,14 +58,28 @@ class RunLog:
                         "Wait for it to finish (gisplatform etl status) and run again.")
 
     def start(self, job: str, layer: str, mode: str, trigger: str, options: dict, sources: list[dict],
-              checksum: str) -> RunRecord:
+              checksum: str | None, *, attempt: int = 1, inbox: tuple[str, str] | None = None) -> RunRecord:
         self.acquire(layer)
+        return self._insert(job, layer, mode, trigger, "running", options, sources, checksum, attempt, inbox)
+
+    def skipped(self, job: str, layer: str, mode: str, trigger: str, reason: str) -> RunRecord:
+        """A due run that did not start (the layer was busy): logged, so the log shows every time a job was due."""
+        record = self._insert(job, layer, mode, trigger, "skipped", {}, [], None, 1, None)
+        with self.connection.cursor() as cur:
+            cur.execute("UPDATE etl.runs SET finished_at = clock_timestamp(), error = %s WHERE run_id = %s",
+                        (reason, record.run_id))
+        self.record = None
+        return record
+
+    def _insert(self, job, layer, mode, trigger, status, options, sources, checksum, attempt, inbox) -> RunRecord:
+        inbox_file, inbox_checksum = inbox or (None, None)
         with self.connection.cursor() as cur:
             cur.execute(
-                "INSERT INTO etl.runs (job, layer, mode, trigger, status, host, pid, options, sources, source_checksum)"
-                " VALUES (%s, %s, %s, %s, 'running', %s, %s, %s, %s, %s) RETURNING run_id",
-                (job, layer, mode, trigger, socket.gethostname(), os.getpid(), json.dumps(options),
-                 json.dumps(sources, ensure_ascii=False), checksum))
+                "INSERT INTO etl.runs (job, layer, mode, trigger, status, host, pid, options, sources, source_checksum,"
+                " attempt, inbox_file, inbox_checksum)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING run_id",
+                (job, layer, mode, trigger, status, socket.gethostname(), os.getpid(), json.dumps(options),
+                 json.dumps(sources, ensure_ascii=False), checksum, attempt, inbox_file, inbox_checksum))
             self.record = RunRecord(cur.fetchone()[0], job, layer)
         return self.record
 

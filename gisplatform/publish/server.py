@@ -42,6 +42,7 @@ LOGGER = logging.getLogger("gisplatform.publish.server")
 PORTAL_STATIC = Path(__file__).resolve().parents[1] / "portal" / "static"
 API_PREFIX = "/ogc"
 SCHEMAS_PREFIX = "/schemas"
+STATUS_PREFIX = "/status"  # the read-only ETL status page (gisplatform.publish.status)
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Expose-Headers", "Content-Crs, Content-Language, Link"),
@@ -371,5 +372,8 @@ def create_app() -> WSGIApp:
     records = [name for name, r in (config.get("resources") or {}).items()
                if any(p.get("type") == "record" for p in r.get("providers", []))]
     limits = config["server"].get("limits")
-    return Dispatcher(portal_app(limits), {API_PREFIX: api, SCHEMAS_PREFIX: schemas_app(limits)},
+    from gisplatform.publish.status import status_app
+
+    return Dispatcher(portal_app(limits), {API_PREFIX: api, SCHEMAS_PREFIX: schemas_app(limits),
+                                           STATUS_PREFIX: status_app()},
                       record_collections=records)

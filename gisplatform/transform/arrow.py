@@ -99,6 +99,8 @@ def parse_distinct(array: pa.Array, parse: Callable, empty, dtype) -> tuple[np.n
         except (ValueError, TypeError, OverflowError):
             failed[k] = True
     indices = encoded.indices
+    if not dictionary:  # every value null (an empty optional column): nothing to parse, nothing failed
+        return np.full(len(array), empty, dtype=dtype), np.zeros(len(array), dtype=bool)
     present = np.asarray(indices.is_valid())
     positions = np.asarray(indices.fill_null(0))
     out = np.where(present, parsed[positions], np.full(1, empty, dtype=dtype)[0]).astype(dtype)

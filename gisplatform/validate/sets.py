@@ -86,11 +86,13 @@ class Overlaps(SetRule):
 
         def side(me: str, other: str) -> str:
             return (f"SELECT {me}.sid, 'overlaps ' || {key_text(other, key)} || ' (' || {other}.src_file || ' row ' "
-                    f"|| {other}.src_row || ') by ' || round(p.area::numeric, 1) || ' m²' AS message "
+                    f"|| {other}.src_row || ') by ' || round(p.area::numeric, 1) || ' m²' AS message, "
+                    f"{other}.src_file AS other_file, {other}.src_row AS other_row "
                     f"FROM {ctx.pairs} p JOIN {ctx.staging} a ON a.sid = p.a_sid JOIN {ctx.staging} b ON b.sid = p.b_sid "
                     "WHERE a.errors IS NULL AND b.errors IS NULL")
 
-        within = f"SELECT sid, string_agg(message, '; ') AS message FROM ({side('a', 'b')} UNION ALL {side('b', 'a')}) m " \
+        # ordered aggregates: the same input gives the same message whatever plan or executor staged the rows
+        within = f"SELECT sid, string_agg(message, '; ' ORDER BY other_file, other_row) AS message FROM ({side('a', 'b')} UNION ALL {side('b', 'a')}) m " \
                  "GROUP BY sid"
         statements = [record_sql(ctx.staging, self.failure_kind, self.name, within)]
         if ctx.others_loaded:
@@ -100,7 +102,8 @@ class Overlaps(SetRule):
             against_loaded = f"""
                 WITH a AS MATERIALIZED (SELECT sid, geom FROM {ctx.staging} WHERE errors IS NULL)
                 SELECT a.sid, string_agg('overlaps loaded feature ' || {key_text('d', key)} || ' by '
-                       || round(ST_Area(ST_Intersection(a.geom, d.geom))::numeric, 1) || ' m²', '; ') AS message
+                       || round(ST_Area(ST_Intersection(a.geom, d.geom))::numeric, 1) || ' m²', '; '
+                       ORDER BY d.fid) AS message
                 FROM a CROSS JOIN LATERAL (
                     SELECT d.* FROM {ctx.data} d
                     WHERE d.geom && a.geom AND d.retired_at IS NULL AND ({staying})

@@ -149,3 +149,16 @@ def test_queryables_list_only_public_fields(http, api):
         queryables = http.get(f"{api}/collections/{layer}/queryables", timeout=30).json()["properties"]
         assert not {f.name for f in definition.personal_fields} & set(queryables)
         assert {f.name for f in definition.public_fields} <= set(queryables) | {"geometry"}
+
+
+def test_the_etl_status_page_holds_no_personal_data(http, api_server, published_engine, personal_values):
+    """/status (issue 5): every run page, every rejects CSV, the JSON summary; the sample's rejects included."""
+    with published_engine.connect() as connection:
+        run_ids = connection.execute(sa.text("SELECT run_id FROM etl.runs ORDER BY run_id")).scalars().all()
+        assert connection.execute(sa.text("SELECT count(*) FROM etl.rejects")).scalar() > 0
+    paths = ["/status/", "/status/runs.json"] + [p for r in run_ids for p in (f"/status/runs/{r}",
+                                                                             f"/status/runs/{r}/rejects.csv")]
+    for path in paths:
+        response = http.get(f"{api_server}{path}", timeout=60)
+        assert response.status_code == 200, path
+        assert leaks(response.content, personal_values) == [], path

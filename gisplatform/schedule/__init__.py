@@ -1,0 +1,1 @@
+"""Running ETL without anyone at a terminal: the scheduler, the inbox, retries and time-outs, notifications."""
