@@ -73,7 +73,10 @@ def test_two_schedulers_never_run_one_job_at_once(db, tmp_path):
     # every run that did start had the layer to itself: no two overlap in time
     done = sorted((r["started_at"], r["finished_at"]) for r in pid_runs(db) if r["status"] != "skipped")
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(done, done[1:]))
-    assert {r["status"] for r in pid_runs(db)} <= {"succeeded", "skipped"}
+    # the schedule fires every second, so the stop may meet a later run in progress: rolled back, and it says so
+    failed = [r for r in pid_runs(db) if r["status"] == "failed"]
+    assert all("stopping (SIGTERM): the run was rolled back" in r["error"] for r in failed), failed
+    assert {r["status"] for r in pid_runs(db)} <= {"succeeded", "skipped", "failed"}
     assert live_parcels(db) == 3
 
 
