@@ -57,7 +57,10 @@ STATEMENTS = [
     f"""CREATE OR REPLACE VIEW api.conflicts_versions AS
   SELECT {_COLUMNS}, c.first_seen AS version_start, c.resolved_at AS version_end, c.geom, c.geom_wgs84
   FROM analysis.conflicts c LEFT JOIN analysis.conflict_rules r USING (rule_id)""",
-    "GRANT SELECT ON api.conflicts, api.conflicts_versions TO gisplatform_api",
+    # the land-use code table is public: the land-statistics process (API role) labels and groups rows with it
+    """CREATE OR REPLACE VIEW api.land_use_codes AS
+  SELECT code, name_vi, name_en, "group", valid_from, valid_to, maps_to FROM codes.land_use""",
+    "GRANT SELECT ON api.conflicts, api.conflicts_versions, api.land_use_codes TO gisplatform_api",
 ]
 
 
@@ -67,6 +70,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP VIEW IF EXISTS api.land_use_codes")
     op.execute("DROP VIEW IF EXISTS api.conflicts_versions")
     op.execute("DROP VIEW IF EXISTS api.conflicts")
     op.execute("DROP SCHEMA IF EXISTS analysis CASCADE")
