@@ -32,7 +32,7 @@ def object_input(title_vi: str, title_en: str, description: str, schema: dict | 
 
 def json_output(title_vi: str, title_en: str) -> dict:
     return {"title": _text(title_vi, title_en),
-            "schema": {"type": "object", "contentMediaType": "application/json"}}
+            "schema": {"type": "object"}}
 
 
 def metadata(pid: str, title: dict, description: dict, keywords: list[str], inputs: dict, outputs: dict,

@@ -24,8 +24,8 @@ PROCESS_METADATA = metadata(
            "land-statistics table; JSON or an Excel file."},
     ["land statistics", "land use", "commune"], INPUTS,
     {"table": {"title": {"vi": "Biểu thống kê", "en": "Statistics table"},
-               "schema": {"oneOf": [{"type": "object", "contentMediaType": "application/json"},
-                                    {"type": "string", "contentEncoding": "binary", "contentMediaType": XLSX_MIME}]}}},
+               "description": f"application/json, or {XLSX_MIME} with format=xlsx",
+               "schema": {"oneOf": [{"type": "object"}, {"type": "string", "format": "binary"}]}}},
     {"inputs": {"communes": ["06040"], "format": "json"}})
 MAX_COMMUNES = 200
 
