@@ -199,6 +199,10 @@ def build_config(server_url: str, *, bind: tuple[str, int] | None = None,
     for name, layer in layers.items():
         resources[name] = collection_definition(layer, extents[name], license_)
     resources.update(analysis_resources(license_))
+    if "manager" not in config["server"]:  # async process jobs (gisplatform.analysis.publish.process_manager)
+        from gisplatform.analysis.publish import process_manager
+
+        config["server"]["manager"] = process_manager(settings().var_dir)
     catalogue_id, catalogue = catalogue_resource(server_url)
     if catalogue_id in resources:
         raise ValueError(f"the catalogue id {catalogue_id!r} collides with a layer name")

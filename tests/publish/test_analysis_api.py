@@ -122,3 +122,19 @@ def test_malformed_requests_are_400(http, api):
                          headers={"Content-Type": "application/json"})
     assert bad_json.status_code == 400
     assert http.post(f"{api}/processes/no-such-process/execution", json={"inputs": {}}).status_code == 404
+
+
+def test_large_inputs_can_run_as_a_job(http, api):
+    """`Prefer: respond-async`: 201 with the job's address, then its status and results (the whole province)."""
+    import time
+
+    answer = execute(http, api, "land-statistics", {}, headers={"Prefer": "respond-async"})
+    assert answer.status_code == 201, answer.text
+    job = answer.headers["Location"]
+    deadline = time.monotonic() + 300
+    while (status := http.get(job, params={"f": "json"}).json()["status"]) in ("accepted", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert status == "successful"
+    table = http.get(f"{job}/results", params={"f": "json"}).json()
+    assert table["rows"][0]["name_en"] == "Total natural area" and table["communes"]
