@@ -67,7 +67,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from gisplatform.cli import db, demo, etl, ogc, sample, serve
+    from gisplatform.cli import conflicts, db, demo, etl, ogc, sample, serve
 
     main.add_command(db.db)
     main.add_command(etl.etl)
@@ -76,6 +76,7 @@ def _register() -> None:
     main.add_command(etl.layers)
     main.add_command(serve.serve)
     main.add_command(ogc.ogc)
+    main.add_command(conflicts.conflicts)
 
 
 _register()

@@ -84,3 +84,16 @@ def _fake_run(engine, fid: int) -> int:
         connection.execute(sa.text("UPDATE data.mining_licences SET run_id = :r WHERE fid = :f"),
                            {"r": run_id, "f": fid})
     return run_id
+
+
+def test_cli_recomputes_and_lists(world):
+    from click.testing import CliRunner
+
+    from gisplatform.cli import main
+
+    world.licence("GP-1")
+    world.licence("GP-2", box(100, 100, 300, 300))
+    result = CliRunner().invoke(main, ["conflicts", "recompute", "--rule", "R06"])
+    assert result.exit_code == 0 and "new 1" in result.output, result.output
+    listing = CliRunner().invoke(main, ["conflicts", "list", "--lang", "en"])
+    assert listing.exit_code == 0 and "Overlapping mining licences" in listing.output and "GP-2" in listing.output
