@@ -138,3 +138,17 @@ def test_large_inputs_can_run_as_a_job(http, api):
     assert status == "successful"
     table = http.get(f"{job}/results", params={"f": "json"}).json()
     assert table["rows"][0]["name_en"] == "Total natural area" and table["communes"]
+
+
+def test_portal_style_draws_the_open_conflicts_from_the_api(http, api_server):
+    from gisplatform.portal.style import portal_style
+
+    style = portal_style()
+    source = style["sources"]["conflicts"]
+    assert source["type"] == "geojson" and source["data"].startswith("ogc/collections/conflicts/items")
+    drawn = [layer for layer in style["layers"] if layer.get("source") == "conflicts"]
+    assert {layer["type"] for layer in drawn} == {"fill", "line", "circle"}
+    described = next(l for l in style["metadata"]["gisplatform:portal"]["layers"] if l["id"] == "conflicts")
+    assert described["download"] is False and described["styleLayers"] == [layer["id"] for layer in drawn]
+    data = http.get(f"{api_server}/{source['data']}", timeout=60)  # relative to the portal, as the page resolves it
+    assert data.status_code == 200 and data.json()["features"]
