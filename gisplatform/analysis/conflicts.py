@@ -132,6 +132,8 @@ def _finish(connection: sa.Connection, run_id: int, summary: Summary) -> None:
 
 def _run_checks(connection: sa.Connection, plan: list[tuple[R.Check, str | None]], changed: dict[str, list[int]],
                 summary: Summary) -> None:
+    # One recompute at a time (runs of different layers may finish together): the open-conflict key is unique
+    connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('gisplatform.analysis.conflicts'))"))
     run_id = _start(connection, summary)
     sync_rule_table(connection)
     _found_table(connection)

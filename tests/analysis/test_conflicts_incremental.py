@@ -97,3 +97,15 @@ def test_cli_recomputes_and_lists(world):
     assert result.exit_code == 0 and "new 1" in result.output, result.output
     listing = CliRunner().invoke(main, ["conflicts", "list", "--lang", "en"])
     assert listing.exit_code == 0 and "Overlapping mining licences" in listing.output and "GP-2" in listing.output
+
+
+def test_concurrent_recomputes_do_not_collide(world):
+    """Two recomputes at once (runs of two layers finishing together) queue on a lock instead of both opening."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    world.licence("GP-1")
+    world.licence("GP-2", box(100, 100, 300, 300))
+    with ThreadPoolExecutor(2) as pool:
+        summaries = list(pool.map(lambda _: conflicts.recompute_all(world.engine, ["R06"]), range(2)))
+    assert sorted(s.opened for s in summaries) == [0, 1]
+    assert len(snapshot(world.engine)) == 1
