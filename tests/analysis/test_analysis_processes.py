@@ -171,3 +171,23 @@ def test_land_statistics_options():
     for bad in ({"date": "01/01/2026"}, {"communes": ["Thất Khê"]}, {"format": "pdf"}, {"commune": "06040"}):
         with pytest.raises(I.InputError):
             options_from(bad)
+
+
+def test_parcel_report_point_and_polygon_in_every_crs(world, api_role):
+    quarry_world(world)
+    e, n = np.array([404_650.0, 404_400.0, 404_650.0, 404_650.0]), np.array([2_380_950.0, 2_380_800.0, 2_380_800.0,
+                                                                          2_381_000.0])
+    answers = []
+    for code, label in ((9215, "EPSG:9215"), (4326, None), (3405, "VN-2000 KTT 105° múi chiếu 6°"),
+                        (5897, "http://www.opengis.net/def/crs/EPSG/0/5897")):
+        x, y = crs.transform_xy(e, n, 9215, code)
+        point = {"type": "Point", "coordinates": [float(x[0]), float(y[0])]}
+        ring = [[float(a), float(b)] for a, b in zip(x[1:], y[1:])]
+        polygon = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
+        by_point = parcel_report(api_role, subject_from({"point": point, "crs": label}))
+        by_polygon = parcel_report(api_role, subject_from({"polygon": polygon, "crs": label}))
+        answers.append(([p["parcel_no"] for p in by_point["parcels"]],
+                        [(p["parcel_no"], round(p["overlap_m2"], 0)) for p in by_polygon["parcels"]],
+                        round(by_polygon["area_m2"], 0)))
+    assert answers[0] == (["1"], [("1", 4000.0)], 25000.0)  # a 250 m × 200 m right triangle; 4 000 m² on parcel 1
+    assert all(a == answers[0] for a in answers[1:]), answers
