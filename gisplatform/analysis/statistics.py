@@ -124,10 +124,28 @@ def to_xlsx(table: dict[str, Any]) -> bytes:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True)
     sheet["A1"].font = Font(bold=True, size=13)
-    # fixed document properties: the same table gives the same bytes (no "created now" stamp)
-    stamp = dt.datetime.fromisoformat(table["date"])
-    workbook.properties.creator = "gisplatform"
-    workbook.properties.created = workbook.properties.modified = stamp
     buffer = BytesIO()
     workbook.save(buffer)
-    return buffer.getvalue()
+    return _deterministic(buffer.getvalue(), dt.datetime.fromisoformat(table["date"]))
+
+
+def _deterministic(xlsx: bytes, stamp: dt.datetime) -> bytes:
+    """The same table gives the same bytes: openpyxl stamps the save time into the zip members and the document
+    properties; both are set to the table's date instead."""
+    import zipfile
+
+    iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    core = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><dc:creator>gisplatform</dc:creator>'
+            f'<dcterms:created xsi:type="dcterms:W3CDTF">{iso}</dcterms:created>'
+            f'<dcterms:modified xsi:type="dcterms:W3CDTF">{iso}</dcterms:modified></cp:coreProperties>').encode()
+    out = BytesIO()
+    with zipfile.ZipFile(BytesIO(xlsx)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            member = zipfile.ZipInfo(info.filename, date_time=stamp.timetuple()[:6])
+            member.compress_type = zipfile.ZIP_DEFLATED
+            member.external_attr = 0o600 << 16
+            dst.writestr(member, core if info.filename == "docProps/core.xml" else src.read(info.filename))
+    return out.getvalue()

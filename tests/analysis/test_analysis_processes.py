@@ -162,7 +162,13 @@ def test_land_statistics_add_up_to_each_commune_area(world, api_role):
     sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx(table))).active
     assert [c.value for c in sheet[3]][:6] == ["STT / No.", "Loại đất", "Land type", "Mã / Code", "Tổng / Total",
                                                "05977 Xã 05977"]
-    assert to_xlsx(table) == to_xlsx(table)  # same table, same bytes
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(to_xlsx(table))) as archive:  # same table, same bytes: no save-time stamps
+        assert {info.date_time[:3] for info in archive.infolist()} == {dt.date.today().timetuple()[:3]}
+        assert f"<dcterms:modified xsi:type=\"dcterms:W3CDTF\">{dt.date.today().isoformat()}T00:00:00Z" in \
+            archive.read("docProps/core.xml").decode()
+    assert to_xlsx(table) == to_xlsx(table)
 
 
 def test_land_statistics_options():
