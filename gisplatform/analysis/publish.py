@@ -121,14 +121,15 @@ def conflicts_resource(bbox: list[float], license_: dict, licence_title: str) ->
 def process_manager(var_dir) -> dict:
     """pygeoapi's job manager: TinyDB in the server's var folder, shared by the gunicorn workers (file lock).
 
-    It makes the processes asynchronous on request (``Prefer: respond-async``, then /jobs/{id}/results) for
-    inputs too large to wait for: a whole-province statistics table, a large report polygon.
+    It makes the processes asynchronous on request (``Prefer: respond-async``, then /jobs/{id}/results), and by
+    itself for inputs a process declares large (a whole-province table on a big database, a large polygon).
     """
     from pathlib import Path
 
     jobs = Path(var_dir) / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)
-    return {"name": "TinyDB", "connection": str(jobs / "jobs.db"), "output_dir": str(jobs)}
+    return {"name": "gisplatform.publish.processes.manager.AnalysisManager", "connection": str(jobs / "jobs.db"),
+            "output_dir": str(jobs)}
 
 
 def process_resources() -> dict[str, dict]:

@@ -152,3 +152,25 @@ def test_portal_style_draws_the_open_conflicts_from_the_api(http, api_server):
     assert described["download"] is False and described["styleLayers"] == [layer["id"] for layer in drawn]
     data = http.get(f"{api_server}/{source['data']}", timeout=60)  # relative to the portal, as the page resolves it
     assert data.status_code == 200 and data.json()["features"]
+
+
+def test_a_large_polygon_becomes_a_job_unless_the_client_waits(http, api, published_engine):
+    import time
+
+    (area,) = one(published_engine, """
+        SELECT ST_AsGeoJSON(ST_Buffer(ST_Centroid(geom_wgs84), 0.03, 4), 7)::json FROM api.cadastral_parcels
+        ORDER BY id LIMIT 1""")  # about 6 km across: over the 25 km² a synchronous report may cover
+    answer = execute(http, api, "parcel-report", {"polygon": area})
+    assert answer.status_code == 201, answer.text
+    job = answer.headers["Location"]
+    deadline = time.monotonic() + 300
+    while (status := http.get(job, params={"f": "json"}).json()["status"]) in ("accepted", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert status == "successful"
+    report = http.get(f"{job}/results", params={"f": "json"}).json()
+    assert report["area_m2"] > 25e6 and report["parcels"]
+    waited = execute(http, api, "parcel-report", {"polygon": area}, headers={"Prefer": "wait"})
+    assert waited.status_code == 200 and waited.json()["area_m2"] == report["area_m2"]
+    small = execute(http, api, "land-statistics", {})  # the sample is small: a whole-province table is quick
+    assert small.status_code == 200

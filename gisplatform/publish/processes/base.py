@@ -13,7 +13,9 @@ from gisplatform.analysis.inputs import InputError
 from gisplatform.publish.connection import api_engine
 
 LOGGER = logging.getLogger(__name__)
-JOB_CONTROL = ["sync-execute", "async-execute"]  # large inputs: ask for a job with `Prefer: respond-async`
+JOB_CONTROL = ["sync-execute", "async-execute"]  # large inputs run as jobs (processes.manager)
+LARGE_AREA_M2 = 25e6  # a report or pre-check polygon above 25 km² runs as a job
+LARGE_PARCELS = 200_000  # a statistics table over more parcels than this runs as a job
 
 
 def _text(vi: str, en: str) -> dict:
@@ -83,6 +85,13 @@ def date_value(data: dict, name: str) -> dt.date | None:
         raise InputError(f"{name} must be a date as YYYY-MM-DD, not {str(value)[:40]!r}") from None
 
 
+def live_parcels() -> int:
+    """Live parcels as the last ETL run counted them (api.catalogue): a cheap size of the database."""
+    with api_engine().connect() as connection:
+        return connection.execute(sa.text(
+            "SELECT coalesce(max(features), 0) FROM api.catalogue WHERE layer = 'cadastral_parcels'")).scalar()
+
+
 @contextmanager
 def api_transaction() -> Iterator[sa.Connection]:
     """A transaction as the read-only API role (temporary tables only live until its end)."""
@@ -111,6 +120,10 @@ class AnalysisProcessor(BaseProcessor):
         except Exception:  # noqa: BLE001 - a bug: logged with its details, answered without them
             LOGGER.exception("process %s failed", self.metadata.get("id"))
             raise ProcessorExecuteError(user_msg="internal error while computing the result") from None
+
+    def is_large(self, data: dict) -> bool:
+        """True when the input should run as a job without being asked (see processes.manager)."""
+        return False
 
     def run(self, data: dict):  # pragma: no cover - implemented by each process
         raise NotImplementedError

@@ -5,8 +5,9 @@ import datetime as dt
 
 from gisplatform.analysis import inputs as I
 from gisplatform.analysis.statistics import XLSX_MIME, land_statistics, to_xlsx
-from gisplatform.publish.processes.base import (AnalysisProcessor, api_transaction, check_keys, date_value,
-                                                json_output, metadata, object_input, string_input)
+from gisplatform.publish.processes.base import (LARGE_PARCELS, AnalysisProcessor, api_transaction, check_keys,
+                                                date_value, json_output, live_parcels, metadata, object_input,
+                                                string_input)
 
 INPUTS = {
     "date": string_input("Ngày thống kê", "Date", "YYYY-MM-DD (default: today): the data as they stood then",
@@ -51,6 +52,10 @@ def options_from(data: dict) -> tuple[dt.date, list[str] | None, str]:
 class LandStatisticsProcessor(AnalysisProcessor):
     def __init__(self, processor_def: dict):
         super().__init__(processor_def, PROCESS_METADATA)
+
+    def is_large(self, data: dict) -> bool:
+        _, communes, _ = options_from(data)
+        return (communes is None or len(communes) > 10) and live_parcels() > LARGE_PARCELS
 
     def run(self, data: dict):
         date, communes, fmt = options_from(data)

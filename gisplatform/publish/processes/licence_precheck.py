@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from gisplatform.analysis import inputs as I
 from gisplatform.analysis.precheck import Proposal, precheck
-from gisplatform.publish.processes.base import (AnalysisProcessor, api_transaction, check_keys, date_value,
+from gisplatform.publish.processes.base import (LARGE_AREA_M2, AnalysisProcessor, api_transaction, check_keys, date_value,
                                                 json_output, metadata, number_value, object_input, string_input,
                                                 text_value)
 
@@ -58,6 +58,9 @@ def proposal_from(data: dict) -> tuple[Proposal, list[str]]:
 class LicencePrecheckProcessor(AnalysisProcessor):
     def __init__(self, processor_def: dict):
         super().__init__(processor_def, PROCESS_METADATA)
+
+    def is_large(self, data: dict) -> bool:
+        return proposal_from(data)[0].geometry.area > LARGE_AREA_M2
 
     def run(self, data: dict):
         proposal, crossings = proposal_from(data)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from gisplatform.analysis import inputs as I
 from gisplatform.analysis.report import NotFound, Subject, parcel_report
-from gisplatform.publish.processes.base import (AnalysisProcessor, api_transaction, check_keys, json_output,
-                                                metadata, object_input, string_input, text_value)
+from gisplatform.publish.processes.base import (LARGE_AREA_M2, AnalysisProcessor, api_transaction, check_keys,
+                                                json_output, metadata, object_input, string_input, text_value)
 
 INPUTS = {
     "parcel_id": string_input("Mã thửa đất", "Parcel ID", "12-character GeoHash parcel ID (TT 19/2026)"),
@@ -55,6 +55,10 @@ def subject_from(data: dict) -> Subject:
 class ParcelReportProcessor(AnalysisProcessor):
     def __init__(self, processor_def: dict):
         super().__init__(processor_def, PROCESS_METADATA)
+
+    def is_large(self, data: dict) -> bool:
+        subject = subject_from(data)
+        return subject.kind == "polygon" and subject.geometry.area > LARGE_AREA_M2
 
     def run(self, data: dict):
         subject = subject_from(data)
