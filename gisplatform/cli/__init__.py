@@ -87,7 +87,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from gisplatform.cli import db, demo, etl, ogc, sample, scheduler, serve
+    from gisplatform.cli import conflicts, db, demo, etl, ogc, sample, scheduler, serve
 
     main.add_command(db.db)
     main.add_command(etl.etl)
@@ -97,6 +97,7 @@ def _register() -> None:
     main.add_command(serve.serve)
     main.add_command(ogc.ogc)
     main.add_command(scheduler.scheduler)
+    main.add_command(conflicts.conflicts)
 
 
 _register()

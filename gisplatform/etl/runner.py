@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ from gisplatform.transform.hashing import seed_of
 from gisplatform.validate import RuleContext, rules_for, run_row_rules
 from gisplatform.validate.codes import AdminUnitIndex
 
+LOGGER = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 50_000
 Progress = Callable[[str, int, int | None], None]  # (stage, rows done in this step, total rows or None)
 
@@ -331,6 +333,7 @@ def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATC
             message = f"{message}: the run was rolled back, nothing was changed" if message else _explain(exc)
             log.fail(message)
             raise EtlError(message, record.run_id) from exc
+        _recompute_conflicts(layer, report.run_id)
         report.seconds = time.perf_counter() - started
         return report
     finally:
@@ -347,6 +350,23 @@ def _log_unstarted(job: Job, layer: Layer, trigger: str, attempt: int, inbox, ex
         return record.run_id
     finally:
         log.close()
+
+
+def _recompute_conflicts(layer: Layer, run_id: int) -> None:
+    """Re-check the conflict rules for the features this run changed (gisplatform.analysis.conflicts).
+
+    After the commit: conflicts are derived data, so a failure here is logged and leaves the load in place
+    (the next run or `gisplatform conflicts recompute` catches up).
+    """
+    from gisplatform.analysis.conflicts import recompute_after_run
+
+    try:
+        summary = recompute_after_run(engine(), layer.name, run_id)
+    except Exception:  # noqa: BLE001 - the load itself succeeded and stays
+        LOGGER.exception("conflict recompute after run %s of %s failed", run_id, layer.name)
+        return
+    if summary is not None:
+        LOGGER.info("conflicts after run %s: %s", run_id, summary)
 
 
 def _load_sources(run: _Run, job: Job, layer: Layer, files: list[SourceFile]) -> None:

@@ -213,11 +213,43 @@ def _fields(layer: Layer) -> dict[str, dict[str, Any]]:
     return out
 
 
+SEVERITY_COLOURS = {"error": "#D7191C", "warning": "#FDAE61"}
+
+
+def _add_conflicts(sources: dict, above: list, described: list, max_items: int) -> None:
+    """The open regulatory conflicts (gisplatform.analysis), as GeoJSON from the OGC API, red errors, orange warnings.
+
+    Not tiled (a few hundred features province-wide); drawn above the layers; not downloadable from the form
+    (the collection has no GeoPackage formatter: use the OGC API).
+    """
+    from gisplatform.analysis.publish import CONFLICTS, conflicts_layer
+
+    layer = conflicts_layer()
+    sources[CONFLICTS] = {"type": "geojson", "attribution": ATTRIBUTION,
+                          "data": f"{API}/collections/{CONFLICTS}/items?f=json&limit={max_items}"}
+    colour = ["match", ["get", "severity"], *[v for kv in SEVERITY_COLOURS.items() for v in kv], "#777777"]
+    parts = [
+        {"id": f"{CONFLICTS}-fill", "type": "fill", "source": CONFLICTS, "filter": ["!=", ["geometry-type"], "Point"],
+         "paint": {"fill-color": colour, "fill-opacity": 0.45}},
+        {"id": f"{CONFLICTS}-line", "type": "line", "source": CONFLICTS,
+         "paint": {"line-color": colour, "line-width": 2, "line-opacity": 1.0}},
+        {"id": f"{CONFLICTS}-point", "type": "circle", "source": CONFLICTS, "filter": ["==", ["geometry-type"], "Point"],
+         "paint": {"circle-color": colour, "circle-radius": 6, "circle-opacity": 1.0}},
+    ]
+    above.extend(parts)
+    described.append({"id": CONFLICTS, "title": {"vi": layer.title.vi, "en": layer.title.en},
+                      "styleLayers": [p["id"] for p in parts], "minzoom": 0, "geometry": "Geometry",
+                      "key": ["rule", "feature_a", "feature_b"], "fields": _fields(layer), "visible": True,
+                      "download": False})
+
+
 def portal_style(limits: dict | None = None, *, layers: dict[str, Layer] | None = None,
-                 codes_dir: Path | None = None) -> dict[str, Any]:
+                 codes_dir: Path | None = None, include_conflicts: bool | None = None) -> dict[str, Any]:
     """The MapLibre style (version 8) with the portal's metadata; see the module docstring."""
     from gisplatform.publish.tiles import tile_settings
 
+    if include_conflicts is None:  # the analysis results belong to the platform's own layer set
+        include_conflicts = layers is None
     layers = layers if layers is not None else load_layers()
     table = land_use_table(codes_dir)
     basemap_url, basemap_attribution = basemap_settings()
@@ -255,6 +287,8 @@ def portal_style(limits: dict | None = None, *, layers: dict[str, Layer] | None 
             "fields": _fields(layer), "visible": True,
         })
 
+    if include_conflicts:
+        _add_conflicts(sources, above, described, max_items=int((limits or {}).get("max_items") or DEFAULT_MAX_ITEMS))
     sources["selection"] = {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}
     sources["related"] = {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}
     highlight = [

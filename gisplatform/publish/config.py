@@ -163,6 +163,16 @@ def collection_definition(layer: Layer, extents: dict, license_: dict) -> dict[s
     return resource
 
 
+def analysis_resources(license_: dict) -> dict[str, dict]:
+    """The conflicts collection and the analysis processes (gisplatform.analysis.publish)."""
+    from gisplatform.analysis import publish
+
+    resources = {publish.CONFLICTS: publish.conflicts_resource(list(PROVINCE_BBOX_WGS84), license_,
+                                                               _short_licence_name(license_["name"]))}
+    resources.update(publish.process_resources())
+    return resources
+
+
 def catalogue_resource(server_url: str | None = None) -> tuple[str, dict]:
     """(collection id, pygeoapi resource) of the metadata catalogue, as gisplatform.publish.records defines it."""
     from gisplatform.publish import records
@@ -189,6 +199,11 @@ def build_config(server_url: str, *, bind: tuple[str, int] | None = None,
     resources: dict[str, dict] = {}
     for name, layer in layers.items():
         resources[name] = collection_definition(layer, extents[name], license_)
+    resources.update(analysis_resources(license_))
+    if "manager" not in config["server"]:  # async process jobs (gisplatform.analysis.publish.process_manager)
+        from gisplatform.analysis.publish import process_manager
+
+        config["server"]["manager"] = process_manager(settings().var_dir)
     catalogue_id, catalogue = catalogue_resource(server_url)
     if catalogue_id in resources:
         raise ValueError(f"the catalogue id {catalogue_id!r} collides with a layer name")

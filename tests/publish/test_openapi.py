@@ -221,7 +221,8 @@ def test_ogc_config_command_writes_configuration_and_document(published_database
     assert "valid against pygeoapi's configuration schema" in result.stdout
     config = yaml.safe_load((tmp_path / "pygeoapi-config.yml").read_text(encoding="utf-8"))
     assert config["server"]["url"] == url and config["metadata"]["identification"]["url"] == "https://gis.example.org/"
-    assert set(config["resources"]) == set(load_layers()) | {CATALOGUE_ID}
+    assert set(config["resources"]) == set(load_layers()) | {CATALOGUE_ID, "conflicts", "parcel-report",
+                                                            "licence-precheck", "land-statistics"}
     parcels = config["resources"]["cadastral_parcels"]
     assert parcels["title"] == {"vi": "Thửa đất địa chính", "en": "Cadastral parcels"}
     assert [p["type"] for p in parcels["providers"]] == ["feature", "tile"]

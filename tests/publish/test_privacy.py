@@ -162,3 +162,35 @@ def test_the_etl_status_page_holds_no_personal_data(http, api_server, published_
         response = http.get(f"{api_server}{path}", timeout=60)
         assert response.status_code == 200, path
         assert leaks(response.content, personal_values) == [], path
+
+
+def test_analysis_outputs_hold_no_personal_data(http, api, published_engine, personal_values):
+    """The conflicts collection and every process output (JSON and XLSX) and error, on individuals' parcels."""
+    import io
+    import zipfile
+
+    for params in ({"limit": 10000}, {"f": "html"}, {"f": "csv", "limit": 10000},
+                   {"datetime": "2000-01-01T00:00:00Z/..", "limit": 10000}):
+        page = http.get(f"{api}/collections/conflicts/items", params=params, timeout=120)
+        assert page.status_code == 200 and leaks(page.content, personal_values) == []
+    with published_engine.connect() as connection:
+        parcels = connection.execute(sa.text(
+            "SELECT parcel_id, ST_AsGeoJSON(ST_Buffer(geom_wgs84, 0.002), 7)::json FROM data.cadastral_parcels "
+            "WHERE user_type = 'CNV' AND parcel_id IS NOT NULL ORDER BY fid LIMIT 5")).all()
+        real = connection.execute(sa.text(
+            "SELECT user_name FROM data.cadastral_parcels WHERE user_type = 'CNV' LIMIT 1")).scalar()
+    calls = [("land-statistics", {}), ("licence-precheck", {"geometry": parcels[0][1], "licence_no": real}),
+             ("parcel-report", {"parcel_id": real}), ("parcel-report", {"commune_code": real, "map_sheet_no": "1",
+                                                                        "parcel_no": "1"})]
+    calls += [("parcel-report", {"parcel_id": pid}) for pid, _ in parcels]
+    calls += [("parcel-report", {"polygon": area}) for _, area in parcels[:2]]
+    for process, inputs in calls:
+        answer = http.post(f"{api}/processes/{process}/execution", json={"inputs": inputs}, timeout=300)
+        assert answer.status_code in (200, 400), (process, answer.text[:500])
+        # a name the caller sent may come back (the echo of the query), nothing else personal
+        body = answer.content.decode("utf-8").replace(real, "")
+        assert leaks(body, personal_values) == [], process
+    xlsx = http.post(f"{api}/processes/land-statistics/execution", json={"inputs": {"format": "xlsx"}}, timeout=300)
+    with zipfile.ZipFile(io.BytesIO(xlsx.content)) as archive:
+        text = "".join(archive.read(name).decode("utf-8", "replace") for name in archive.namelist())
+    assert leaks(text, personal_values) == []

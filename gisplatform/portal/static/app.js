@@ -191,6 +191,7 @@
     Object.keys(style.sources).forEach(function (id) {  // tile URLs in the style are relative to the portal
       var source = style.sources[id];
       if (source.tiles) { source.tiles = source.tiles.map(function (t) { return /^https?:/.test(t) ? t : ROOT + t; }); }
+      if (typeof source.data === "string" && !/^https?:/.test(source.data)) { source.data = ROOT + source.data; }
     });
     portal.timings.style = Math.round(performance.now());
     var phone = window.matchMedia("(max-width: 700px)").matches;
@@ -613,7 +614,7 @@
   function fillDownloadLayers() {
     var selectBox = $("dl-layer"), current = selectBox.value || "cadastral_parcels";
     selectBox.textContent = "";
-    meta.layers.filter(function (l) { return !l.external; }).forEach(function (l) {
+    meta.layers.filter(function (l) { return !l.external && l.download !== false; }).forEach(function (l) {
       selectBox.appendChild(el("option", { value: l.id, selected: l.id === current }, [tr(l.title)]));
     });
     $("dl-selection").disabled = !selected;

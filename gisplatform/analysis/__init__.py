@@ -1,0 +1,1 @@
+"""Spatial analysis: regulatory conflict rules (rules, conflicts), land statistics, reports for processes."""
