@@ -28,12 +28,13 @@ import yaml
 
 from gisplatform.config import settings
 from gisplatform.crs import FIXES
-from gisplatform.layers import Text, get_layer
+from gisplatform.layers import Text, get_layer, is_raster_layer
 from gisplatform.sources.base import SourceOptions
 
 MODES = ("full", "incremental")
 _JOB_KEYS = {"job", "layer", "title", "mode", "source", "fixes", "schedule", "after", "description"}
-_SOURCE_KEYS = {"path", "reader", "crs", "encoding", "layer", "related", "field_map", "files", "derive"}
+_SOURCE_KEYS = {"path", "reader", "crs", "encoding", "layer", "related", "field_map", "files", "derive",
+                "nodata"}  # nodata: raster layers, when the GeoTIFF does not declare it
 
 
 class JobDefinitionError(ValueError):
@@ -73,6 +74,7 @@ class Job:
     after: tuple[str, ...] = ()
     title: Text | None = None
     definition: Path | None = None
+    nodata: float | None = None  # raster jobs: the source's nodata value when the file does not declare it
 
     @property
     def full_snapshot(self) -> bool:
@@ -127,7 +129,8 @@ def parse_job(raw: dict, where: str, default_name: str) -> Job:
     layer = raw.get("layer")
     if not layer:
         raise JobDefinitionError(f"{where}: 'layer:' is required")
-    get_layer(layer)  # raises with the list of layers when unknown
+    if not is_raster_layer(layer):
+        get_layer(layer)  # raises with the list of layers when unknown
     mode = raw.get("mode", "full")
     if mode not in MODES:
         raise JobDefinitionError(f"{where}: mode {mode!r} must be one of {MODES}")
@@ -157,6 +160,7 @@ def parse_job(raw: dict, where: str, default_name: str) -> Job:
         name=name, layer=layer, mode=mode, path=source.get("path"), reader=source.get("reader"), options=options,
         overrides=overrides, fixes=fixes, derive_from=source.get("derive"), schedule=raw.get("schedule"),
         after=tuple(raw.get("after") or ()), title=Text(**title) if title else None, definition=Path(where),
+        nodata=float(source["nodata"]) if source.get("nodata") is not None else None,
     )
 
 

@@ -26,7 +26,7 @@ from gisplatform.config import settings
 from gisplatform.db.engine import engine, libpq_dsn
 from gisplatform.etl.jobs import Job
 from gisplatform.etl.report import FileReport, RunReport
-from gisplatform.layers import Layer, get_layer
+from gisplatform.layers import Layer, get_layer, is_raster_layer
 from gisplatform.load import merge
 from gisplatform.load.runlog import RunLog, finish_sql
 from gisplatform.load.staging import Staging
@@ -235,6 +235,10 @@ def _findings(cursor, run_id: int, report: RunReport) -> None:
 def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATCH_SIZE,
             progress: Progress | None = None) -> RunReport:
     """Run a job to completion. Raises EtlError (nothing changed) or RunLocked (another run holds the layer)."""
+    if is_raster_layer(job.layer):  # GeoTIFF -> COG in the raster store (gisplatform.raster.etl)
+        from gisplatform.raster.etl import run_raster_job
+
+        return run_raster_job(job, trigger=trigger)
     layer = get_layer(job.layer)
     started = time.perf_counter()
     files = [] if job.derive_from else source_files(job)

@@ -63,7 +63,7 @@ def outcomes(layer: str) -> dict[tuple[str, int], dict[str, set]]:
 def test_every_job_balances_and_succeeds(sample_run):
     reports, _ = sample_run
     assert set(reports) == {"admin_units", "cadastral_parcels", "mining_licences", "water_sources",
-                            "water_protection_corridors", "water_licences"}
+                            "water_protection_corridors", "water_licences", "elevation", "planning_map"}
     for layer, report in reports.items():
         assert report.status == "succeeded" and report.balanced, layer
         assert report.read > 0 and report.inserted > 0, layer
