@@ -171,7 +171,8 @@ def catalogue_resource(server_url: str | None = None) -> tuple[str, dict]:
 
 
 def raster_resources(existing: dict, license_: dict) -> dict[str, dict]:
-    """OGC API - Coverages collections of the raster layers that have a published version (gisplatform.raster)."""
+    """OGC API - Coverages collections of the raster layers that have a published version, and the
+    ``zonal-statistics`` process (gisplatform.raster)."""
     from gisplatform.layers import load_raster_layers
     from gisplatform.raster.coverages import coverage_collection
 
@@ -186,6 +187,10 @@ def raster_resources(existing: dict, license_: dict) -> dict[str, dict]:
             LOGGER.info("raster layer %s has no published version yet: no coverage collection", name)
             continue
         out[name] = resource
+    from gisplatform.raster.zonal import process_resource
+
+    process_id, process = process_resource()  # zonal statistics over the raster layers (for parcel-report)
+    out[process_id] = process
     return out
 
 

@@ -12,7 +12,8 @@ collection description) and its ``query`` is replaced, because as shipped it
 
 Here a subset is the window of whole stored pixels covering the request (densified transform of the bbox into
 EPSG:9215): its values, grid and transform are exactly those of the COG. ``subset=x(a:b),y(c:d)`` takes
-EPSG:9215 metres. A request outside the coverage, or larger than ``MAX_PIXELS``, is a 400 with the reason.
+EPSG:9215 metres. A request outside the coverage is a 400, one larger than ``MAX_PIXELS`` (GeoTIFF) or
+``MAX_JSON_PIXELS`` (CoverageJSON) a 413, each with the reason.
 
 The file is ``<raster dir>/<layer>/current.tif`` (see gisplatform.raster.store), opened per request, so a newly
 published version is served without restarting or reconfiguring the server.
@@ -33,9 +34,11 @@ from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderRequestEnt
 from pygeoapi.provider.rasterio_ import RasterioProvider
 
 from gisplatform.raster import store
+from gisplatform.raster.store import pixel_coords as _pixel_coords
 from gisplatform.raster.layers import RasterLayer
 
-MAX_PIXELS = 4_000_000
+MAX_PIXELS = 4_000_000  # GeoTIFF; CoverageJSON (text, ~8 bytes a value) stops at MAX_JSON_PIXELS
+MAX_JSON_PIXELS = 500_000
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
 
@@ -107,8 +110,7 @@ class CoverageProvider(RasterioProvider):
         """The whole stored pixels covering ``box`` (in the coverage's CRS), clipped to the coverage."""
         if box is None:
             return Window(0, 0, self._data.width, self._data.height)
-        inverse = ~self._data.transform
-        cols, rows = zip(*(inverse * (x, y) for x in (box[0], box[2]) for y in (box[1], box[3])))
+        cols, rows = _pixel_coords(self._data.transform, box)
         col0, col1 = max(0, math.floor(min(cols))), min(self._data.width, math.ceil(max(cols)))
         row0, row1 = max(0, math.floor(min(rows))), min(self._data.height, math.ceil(max(rows)))
         if col0 >= col1 or row0 >= row1:
@@ -121,10 +123,12 @@ class CoverageProvider(RasterioProvider):
               **kwargs):
         bands = [int(b) for b in properties] if properties else list(self._data.indexes)
         window = self._window(self._request_box(bbox or [], bbox_crs, subsets or {}))
-        if window.width * window.height > MAX_PIXELS:
+        limit = MAX_JSON_PIXELS if format_ == "json" else MAX_PIXELS
+        if window.width * window.height > limit:
             raise ProviderRequestEntityTooLargeError(
-                user_msg=f"the subset has {int(window.width * window.height):,} pixels, more than {MAX_PIXELS:,}: "
-                         "request a smaller bbox, or download the whole file without bbox/subset (f=GTiff)")
+                user_msg=f"the subset has {int(window.width * window.height):,} pixels, more than {limit:,} "
+                         f"({'CoverageJSON' if format_ == 'json' else 'GeoTIFF'}): request a smaller bbox or "
+                         "subset, or GeoTIFF (f=GTiff)")
         with rasterio.open(self.data) as src:
             data = src.read(bands, window=window)
             transform = src.window_transform(window)

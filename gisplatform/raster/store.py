@@ -86,3 +86,10 @@ def commit_version(layer: str, version: str, staged: Path, meta: dict) -> Versio
     os.symlink(final.name, link_tmp)
     os.replace(link_tmp, folder / CURRENT)
     return Version(layer, version, final, meta)
+
+
+def pixel_coords(transform, box) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(columns, rows) — fractional — of the corners of ``box`` on a north-up grid (our COGs have no rotation)."""
+    cols = tuple((x - transform.c) / transform.a for x in (box[0], box[2]))
+    rows = tuple((y - transform.f) / transform.e for y in (box[1], box[3]))
+    return cols, rows

@@ -106,6 +106,15 @@ def test_bad_coverage_requests_are_4xx_with_the_reason(http, api, params, messag
     assert message in r.json()["description"], r.json()
 
 
+def test_a_whole_coverage_too_large_for_json_is_413_but_comes_as_geotiff(http, api):
+    r = http.get(f"{api}/collections/planning_map/coverage", params={"f": "json"})
+    assert r.status_code == 413 and "f=GTiff" in r.json()["description"]
+    r = http.get(f"{api}/collections/planning_map/coverage", params={"f": "GTiff"})
+    assert r.status_code == 200
+    with _tif(r.content) as got, rasterio.open(store.current_path("planning_map")) as cog:
+        assert np.array_equal(got.read(1), cog.read(1)) and got.transform == cog.transform
+
+
 # --- map tiles -------------------------------------------------------------------------------------------------
 
 
