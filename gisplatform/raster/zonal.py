@@ -198,7 +198,8 @@ def zonal_statistics(layer_name: str, geometries: Sequence, crs: int = vncrs.STO
     with rasterio.open(path) as src:
         grid = _read_grid(src, layer, shapely.total_bounds(geoms))
     if grid is None:  # no polygon overlaps the raster
-        return [_summary(np.zeros(0, int), _empty_grid(layer), layer) for _ in geoms]
+        return [_summary(np.zeros(0, int), _empty_grid(layer), layer) | {"method": "outside_raster"}
+                for _ in geoms]
     labels, overlapping = _labels(geoms, grid)
     groups = _grouped(labels, len(geoms))
     for i in overlapping:
@@ -208,6 +209,8 @@ def zonal_statistics(layer_name: str, geometries: Sequence, crs: int = vncrs.STO
         method = "pixel_centres"
         if not len(pixels):
             pixels, method = _representative_pixel(geom, grid), "representative_point"
+            if not len(pixels):
+                method = "outside_raster"
         results.append(_summary(pixels, grid, layer) | {"method": method})
     return results
 

@@ -94,6 +94,7 @@ def test_planning_class_shares_by_hand(small_plan):
 def test_polygons_off_the_raster_and_bad_input(small_plan):
     [off] = zonal_statistics("planning_map", [box(E0 + 5000, N0, E0 + 5100, N0 + 100)])
     assert off["coverage"] == 0.0 and off["classes"] == [] and off["dominant"] is None
+    assert off["method"] == "outside_raster"
     with pytest.raises(ZonalError, match="need polygons"):
         zonal_statistics("planning_map", [shapely.Point(E0, N0)])
     with pytest.raises(ValueError, match="unknown raster layer 'slope'"):
