@@ -113,6 +113,7 @@ def test_a_whole_coverage_too_large_for_json_is_413_but_comes_as_geotiff(http, a
     assert r.status_code == 200
     with _tif(r.content) as got, rasterio.open(store.current_path("planning_map")) as cog:
         assert np.array_equal(got.read(1), cog.read(1)) and got.transform == cog.transform
+    assert r.content == store.current_path("planning_map").read_bytes()  # the published COG itself
 
 
 # --- map tiles -------------------------------------------------------------------------------------------------
