@@ -5,6 +5,8 @@ sample DEM and planning map into the session's raster store).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import rasterio
@@ -15,6 +17,8 @@ from gisplatform.layers import get_layer, load_raster_layers
 from gisplatform.raster import store
 from gisplatform.raster.layers import get_raster_layer
 from gisplatform.raster.tiles import hillshade
+from gisplatform.sample import rasters as sample_rasters
+from tests.conftest import SAMPLE
 from tests.publish.conftest import api, api_server, api_server_log, http, published_engine  # noqa: F401
 
 EPSG_9215 = "http://www.opengis.net/def/crs/EPSG/0/9215"
@@ -60,6 +64,10 @@ def test_a_bbox_subset_in_vn2000_is_the_stored_pixels(http, api, layer):
         assert np.array_equal(got.read(1), expected)
         assert got.nodata == get_raster_layer(layer).nodata
     assert expected.shape == ((14, 27) if layer == "elevation" else (27, 52))  # whole pixels covering the box
+    if layer == "planning_map":  # delivered in EPSG:9215, so also exactly the pixels of the department's file
+        with rasterio.open(SAMPLE / sample_rasters.PLANNING_FILE) as source, _tif(r.content) as got:
+            window = rasterio.windows.from_bounds(*got.bounds, transform=source.transform)
+            assert np.array_equal(source.read(1, window=window.round_offsets().round_lengths()), got.read(1))
 
 
 def test_a_bbox_in_degrees_gives_every_stored_pixel_it_covers(http, api):
@@ -127,8 +135,10 @@ def _tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 
 def _png(content: bytes) -> np.ndarray:
-    with MemoryFile(content) as memory, memory.open() as png:
-        return png.read()  # (4, 256, 256) RGBA
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)  # a map tile has no CRS of its own
+        with MemoryFile(content) as memory, memory.open() as png:
+            return png.read()  # (4, 256, 256) RGBA
 
 
 def test_elevation_tiles_are_hillshade(http, api_server):
