@@ -242,14 +242,17 @@ def _add_rasters(sources: dict[str, Any], below: list[dict[str, Any]], described
         minzoom, maxzoom = int(layer.render.get("minzoom", 8)), int(layer.render.get("maxzoom", 17))
         sources[name] = {"type": "raster", "tiles": [RASTER_TILES.format(name=name)], "tileSize": 256,
                          "minzoom": minzoom, "maxzoom": maxzoom, "bounds": bounds, "attribution": ATTRIBUTION}
+        # a planning map drawn over the parcels hides their land-use colours: off until the visitor turns it on
+        visible = bool(layer.render.get("visible", not layer.categorical))
         style_layer = {"id": f"{name}-raster", "type": "raster", "source": name, "minzoom": minzoom,
+                       "layout": {"visibility": "visible" if visible else "none"},
                        "paint": {"raster-opacity": float(layer.render.get("opacity", 0.6)),
                                  "raster-resampling": "nearest" if layer.categorical else "linear"}}
         below.insert(_raster_position(below, style), style_layer)
         entry: dict[str, Any] = {"id": name, "title": {"vi": layer.title.vi, "en": layer.title.en},
                                  "styleLayers": [style_layer["id"]], "minzoom": minzoom, "raster": True,
                                  "external": True,  # no feature downloads: the coverage is at /ogc/.../coverage
-                                 "visible": True}
+                                 "visible": visible}
         if layer.categorical:
             entry["classes"] = [{"value": c.value, "code": c.code, "vi": c.title.vi, "en": c.title.en,
                                  "colour": c.colour} for c in layer.categories]

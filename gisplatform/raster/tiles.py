@@ -86,7 +86,15 @@ def render_elevation(values: np.ndarray, layer: RasterLayer, bounds) -> np.ndarr
     filled = np.where(valid, values, np.nanmean(values[valid]) if valid.any() else 0).astype("float64")
     lat = math.degrees(math.atan(math.sinh(((bounds[1] + bounds[3]) / 2) / 6378137.0)))
     ground = (bounds[2] - bounds[0]) / TILE * math.cos(math.radians(lat))  # Mercator metres are stretched
-    shade = (hillshade(filled, ground)[1:-1, 1:-1] * 255).astype("uint8")
+    shade = hillshade(filled, ground)
+    # at the edge of the data the fill value would draw a false cliff: shade those pixels as flat ground
+    inner = valid.copy()
+    inner[1:, :] &= valid[:-1, :]
+    inner[:-1, :] &= valid[1:, :]
+    inner[:, 1:] &= valid[:, :-1]
+    inner[:, :-1] &= valid[:, 1:]
+    shade = np.where(inner, shade, math.sin(math.radians(SUN_ALTITUDE)))
+    shade = (shade[1:-1, 1:-1] * 255).astype("uint8")
     rgba = np.empty((TILE, TILE, 4), dtype="uint8")
     rgba[..., 0] = rgba[..., 1] = rgba[..., 2] = shade
     rgba[..., 3] = np.where(valid[1:-1, 1:-1], 255, 0)

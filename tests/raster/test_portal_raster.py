@@ -12,6 +12,9 @@ CITY = (106.745, 21.871)  # inside the sample rasters' square
 @pytest.fixture(scope="module")
 def at_the_city(browser):
     browser.open("/?lang=en")
+    # the planning map starts switched off (it would hide the parcels' land-use colours): turn it on
+    assert browser.js("return window.portal.map.getLayoutProperty('planning_map-raster', 'visibility')") == "none"
+    browser.click("#layer-planning_map")
     browser.js("window.portal.map.jumpTo({center: arguments[0], zoom: 14})", list(CITY))
     browser.wait_idle()
     return browser
@@ -41,7 +44,7 @@ def test_the_opacity_slider_scales_the_raster(at_the_city):
 
 def test_the_legend_lists_the_planning_classes_in_both_languages(at_the_city):
     b = at_the_city
-    legend = b.text("#legend ul.raster-classes[data-layer=planning_map]")
-    assert "RPH" in legend and "Protection forest" in legend
+    legend = "return document.querySelector('#legend ul.raster-classes[data-layer=planning_map]').textContent"
+    assert "RPH" in b.js(legend) and "Protection forest" in b.js(legend)
     b.open("/?lang=vi")
-    assert "Đất rừng phòng hộ" in b.text("#legend ul.raster-classes[data-layer=planning_map]")
+    assert "Đất rừng phòng hộ" in b.js(legend)

@@ -194,5 +194,8 @@ def test_the_portal_style_draws_both_rasters_with_an_opacity(http, api_server):
     assert style["sources"]["planning_map"]["tiles"] == ["rasters/planning_map/tiles/WebMercatorQuad/{z}/{y}/{x}.png"]
     entries = {e["id"]: e for e in style["metadata"]["gisplatform:portal"]["layers"]}
     assert entries["planning_map"]["raster"] and entries["planning_map"]["classes"][4]["code"] == "RPH"
+    assert (entries["elevation"]["visible"], entries["planning_map"]["visible"]) == (True, False)
+    hidden = {layer["id"]: layer.get("layout", {}).get("visibility") for layer in style["layers"]}
+    assert (hidden["elevation-raster"], hidden["planning_map-raster"]) == ("visible", "none")
     assert "raster-opacity" in style["metadata"]["gisplatform:portal"]["opacityKeys"]
     assert get_layer("cadastral_parcels")  # the vector layers are still all there
