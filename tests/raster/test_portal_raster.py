@@ -14,7 +14,8 @@ def at_the_city(browser):
     browser.open("/?lang=en")
     # the planning map starts switched off (it would hide the parcels' land-use colours): turn it on
     assert browser.js("return window.portal.map.getLayoutProperty('planning_map-raster', 'visibility')") == "none"
-    browser.click("#layer-planning_map")
+    browser.js("var box = document.getElementById('layer-planning_map'); box.checked = true;"
+               "box.dispatchEvent(new Event('change'));")  # the layer panel may be folded away
     browser.js("window.portal.map.jumpTo({center: arguments[0], zoom: 14})", list(CITY))
     browser.wait_idle()
     return browser
