@@ -259,13 +259,32 @@ def read_layer_file(path: Path) -> Layer:
     return parse_layer(raw, path)
 
 
+def _read_any(path: Path):
+    """A vector Layer, or a RasterLayer for files with ``kind: raster`` (gisplatform.raster.layers)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise LayerDefinitionError(f"{path}: not valid YAML: {exc}") from exc
+    if isinstance(raw, dict) and raw.get("kind") == "raster":
+        from gisplatform.raster.layers import parse_raster_layer
+
+        return parse_raster_layer(raw, path)
+    if isinstance(raw, dict) and raw.get("kind", "vector") == "vector":
+        raw.pop("kind", None)
+    return read_layer_file(path) if not isinstance(raw, dict) else parse_layer(raw, path)
+
+
 @cache
-def _load(directory: Path) -> dict[str, Layer]:
+def _load_all(directory: Path) -> dict[str, Any]:
     files = sorted(directory.glob("*.yml"))
     if not files:
         raise LayerDefinitionError(f"no layer definitions (*.yml) in {directory}")
-    layers = {layer.name: layer for layer in map(read_layer_file, files)}
-    return layers
+    return {layer.name: layer for layer in map(_read_any, files)}
+
+
+@cache
+def _load(directory: Path) -> dict[str, Layer]:
+    return {name: layer for name, layer in _load_all(directory).items() if isinstance(layer, Layer)}
 
 
 @cache
@@ -275,8 +294,24 @@ def _canonical(directory: Path) -> Path:
 
 
 def load_layers(directory: Path | None = None) -> dict[str, Layer]:
-    """All layers, by name, in file-name order."""
+    """All vector layers, by name, in file-name order.
+
+    Raster layers (``kind: raster``) are not included: every stage that iterates over this (tables, views,
+    feature collections, vector tiles, the catalogue) is vector-only. They are in :func:`load_raster_layers`.
+    """
     return _load(_canonical(directory or settings().layers_dir))
+
+
+def load_raster_layers(directory: Path | None = None) -> dict:
+    """The raster layers (``kind: raster``), by name, in file-name order."""
+    from gisplatform.raster.layers import RasterLayer
+
+    layers = _load_all(_canonical(directory or settings().layers_dir))
+    return {name: layer for name, layer in layers.items() if isinstance(layer, RasterLayer)}
+
+
+def is_raster_layer(name: str, directory: Path | None = None) -> bool:
+    return name in load_raster_layers(directory)
 
 
 def get_layer(name: str, directory: Path | None = None) -> Layer:
@@ -284,6 +319,8 @@ def get_layer(name: str, directory: Path | None = None) -> Layer:
     try:
         return layers[name]
     except KeyError:
+        rasters = load_raster_layers(directory)
+        hint = f" ({name} is a raster layer)" if name in rasters else ""
         raise LayerDefinitionError(
-            f"unknown layer {name!r}; defined layers: {', '.join(layers)}"
+            f"unknown vector layer {name!r}{hint}; defined layers: {', '.join(layers)}"
         ) from None

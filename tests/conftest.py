@@ -30,6 +30,15 @@ def _server_url() -> sa.engine.URL:
     return db_engine.database_url()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def raster_store(tmp_path_factory) -> Path:
+    """The managed raster folder of this session (inherited by `gisplatform demo` / `serve` subprocesses): raster
+    runs never see, or change, the checkout's var/rasters or another session's."""
+    folder = tmp_path_factory.mktemp("raster-store")
+    os.environ["GISPLATFORM_RASTER_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def database_url():
     server = _server_url()

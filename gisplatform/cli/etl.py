@@ -215,3 +215,16 @@ def layers() -> None:
                 notes.append(f"derived: {f.derive}")
             table.add_row(f.name, f.type, f"{f.title.vi} / {f.title.en}", ", ".join(notes))
         console.print(table)
+    _raster_layers()
+
+
+def _raster_layers() -> None:
+    from gisplatform.layers import load_raster_layers
+
+    for layer in load_raster_layers().values():
+        table = Table("value", "code", "title (vi / en)", "colour", title=f"{layer.name} — {layer.title.vi} / "
+                      f"{layer.title.en} (raster, {layer.raster_type}, EPSG:{layer.storage_srid}, {layer.resolution:g} m, "
+                      f"{layer.dtype}, nodata {layer.nodata:g}, {layer.resampling})", title_justify="left")
+        for c in layer.categories:
+            table.add_row(str(c.value), c.code, f"{c.title.vi} / {c.title.en}", c.colour)
+        console.print(table)

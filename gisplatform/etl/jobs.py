@@ -36,13 +36,14 @@ import yaml
 
 from gisplatform.config import settings
 from gisplatform.crs import FIXES
-from gisplatform.layers import Text, get_layer
+from gisplatform.layers import Text, get_layer, is_raster_layer
 from gisplatform.sources.base import SourceOptions
 
 MODES = ("full", "incremental")
 _JOB_KEYS = {"job", "layer", "title", "mode", "source", "fixes", "schedule", "after", "description", "retries",
              "timeout", "recompute", "inbox"}
-_SOURCE_KEYS = {"path", "url", "reader", "crs", "encoding", "layer", "related", "field_map", "files", "derive"}
+_SOURCE_KEYS = {"path", "url", "reader", "crs", "encoding", "layer", "related", "field_map", "files", "derive",
+                "nodata"}  # nodata: raster layers, when the GeoTIFF does not declare it
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -150,6 +151,7 @@ class Job:
     timeout: float | None = None  # seconds
     recompute: bool = True
     inbox: tuple[str, ...] = ()  # file-name patterns of inbox files for this job
+    nodata: float | None = None  # raster jobs: the source's nodata value when the file does not declare it
 
     @property
     def full_snapshot(self) -> bool:
@@ -208,7 +210,8 @@ def parse_job(raw: dict, where: str, default_name: str) -> Job:
     layer = raw.get("layer")
     if not layer:
         raise JobDefinitionError(f"{where}: 'layer:' is required")
-    get_layer(layer)  # raises with the list of layers when unknown
+    if not is_raster_layer(layer):
+        get_layer(layer)  # raises with the list of layers when unknown
     mode = raw.get("mode", "full")
     if mode not in MODES:
         raise JobDefinitionError(f"{where}: mode {mode!r} must be one of {MODES}")
@@ -253,6 +256,7 @@ def parse_job(raw: dict, where: str, default_name: str) -> Job:
         after=tuple(raw.get("after") or ()), title=Text(**title) if title else None, definition=Path(where),
         url=source.get("url"), retries=parse_retries(raw.get("retries"), where),
         timeout=parse_duration(raw.get("timeout"), where, "timeout"), recompute=recompute, inbox=inbox,
+        nodata=float(source["nodata"]) if source.get("nodata") is not None else None,
     )
 
 

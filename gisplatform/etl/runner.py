@@ -28,7 +28,7 @@ from gisplatform.config import settings
 from gisplatform.db.engine import engine, libpq_dsn
 from gisplatform.etl.jobs import Job
 from gisplatform.etl.report import FileReport, RunReport
-from gisplatform.layers import Layer, get_layer
+from gisplatform.layers import Layer, get_layer, is_raster_layer
 from gisplatform.load import merge
 from gisplatform.load.runlog import RunLog, finish_sql
 from gisplatform.load.staging import Staging
@@ -313,6 +313,10 @@ def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATC
     if executor not in ("local", "dask"):
         raise ValueError(f"executor {executor!r}: use local or dask")
     executor_options = {"address": dask_address, "workers": dask_workers} if executor == "dask" else None
+    if is_raster_layer(job.layer):  # GeoTIFF -> COG in the raster store (gisplatform.raster.etl)
+        from gisplatform.raster.etl import run_raster_job
+
+        return run_raster_job(job, trigger=trigger)
     layer = get_layer(job.layer)
     started = time.perf_counter()
     try:

@@ -91,7 +91,12 @@ class RunLog:
                         "WHERE run_id = %s", (error, self.record.run_id))
 
     def close(self) -> None:
-        self.connection.close()  # also releases the advisory lock
+        # Release the lock before closing: a closed connection's backend releases it only when it has processed
+        # the termination, which on a busy machine can come after the next run of the layer asked for the lock.
+        if not self.connection.closed:
+            with self.connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock_all()")
+        self.connection.close()
 
 
 def finish_sql(run_id: int) -> str:

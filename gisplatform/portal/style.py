@@ -243,6 +243,52 @@ def _add_conflicts(sources: dict, above: list, described: list, max_items: int) 
                       "download": False})
 
 
+# --------------------------------------------------------------------------------------------- raster layers
+RASTER_TILES = "rasters/{name}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}.png"  # gisplatform.raster.tiles
+
+
+def _raster_position(below: list[dict[str, Any]], style: str) -> int:
+    """Hillshade goes under the parcels (relief behind the land); a planning map over them, half transparent,
+    so a citizen sees which planning zone the parcel lies in and moves the opacity slider to compare."""
+    parcels = [i for i, layer in enumerate(below) if layer.get("source") == "cadastral_parcels"]
+    if not parcels:
+        return len(below)
+    return parcels[0] if style == "hillshade" else parcels[-1] + 1
+
+
+def _add_rasters(sources: dict[str, Any], below: list[dict[str, Any]], described: list[dict[str, Any]],
+                 rasters: dict | None = None) -> None:
+    """Raster layers with a published version: PNG tile source, a raster style layer, switcher + legend entries."""
+    from gisplatform.layers import load_raster_layers
+    from gisplatform.raster import store
+    from gisplatform.raster.coverages import coverage_extent
+
+    rasters = rasters if rasters is not None else load_raster_layers()
+    for name, layer in rasters.items():
+        bounds = coverage_extent(layer) if store.current_path(name).exists() else None
+        if bounds is None:
+            continue  # nothing published yet: no tiles to draw
+        style = layer.render.get("style", "categories" if layer.categorical else "hillshade")
+        minzoom, maxzoom = int(layer.render.get("minzoom", 8)), int(layer.render.get("maxzoom", 17))
+        sources[name] = {"type": "raster", "tiles": [RASTER_TILES.format(name=name)], "tileSize": 256,
+                         "minzoom": minzoom, "maxzoom": maxzoom, "bounds": bounds, "attribution": ATTRIBUTION}
+        # a planning map drawn over the parcels hides their land-use colours: off until the visitor turns it on
+        visible = bool(layer.render.get("visible", not layer.categorical))
+        style_layer = {"id": f"{name}-raster", "type": "raster", "source": name, "minzoom": minzoom,
+                       "layout": {"visibility": "visible" if visible else "none"},
+                       "paint": {"raster-opacity": float(layer.render.get("opacity", 0.6)),
+                                 "raster-resampling": "nearest" if layer.categorical else "linear"}}
+        below.insert(_raster_position(below, style), style_layer)
+        entry: dict[str, Any] = {"id": name, "title": {"vi": layer.title.vi, "en": layer.title.en},
+                                 "styleLayers": [style_layer["id"]], "minzoom": minzoom, "raster": True,
+                                 "external": True,  # no feature downloads: the coverage is at /ogc/.../coverage
+                                 "visible": visible}
+        if layer.categorical:
+            entry["classes"] = [{"value": c.value, "code": c.code, "vi": c.title.vi, "en": c.title.en,
+                                 "colour": c.colour} for c in layer.categories]
+        described.append(entry)
+
+
 def portal_style(limits: dict | None = None, *, layers: dict[str, Layer] | None = None,
                  codes_dir: Path | None = None, include_conflicts: bool | None = None) -> dict[str, Any]:
     """The MapLibre style (version 8) with the portal's metadata; see the module docstring."""
@@ -289,6 +335,7 @@ def portal_style(limits: dict | None = None, *, layers: dict[str, Layer] | None 
 
     if include_conflicts:
         _add_conflicts(sources, above, described, max_items=int((limits or {}).get("max_items") or DEFAULT_MAX_ITEMS))
+    _add_rasters(sources, below, described)
     sources["selection"] = {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}
     sources["related"] = {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}
     highlight = [

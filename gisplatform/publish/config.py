@@ -181,6 +181,30 @@ def catalogue_resource(server_url: str | None = None) -> tuple[str, dict]:
     return getattr(records, "CATALOGUE_ID", "catalogue"), definition
 
 
+def raster_resources(existing: dict, license_: dict) -> dict[str, dict]:
+    """OGC API - Coverages collections of the raster layers that have a published version, and the
+    ``zonal-statistics`` process (gisplatform.raster)."""
+    from gisplatform.layers import load_raster_layers
+    from gisplatform.raster.coverages import coverage_collection
+
+    link = {"type": "text/html", "rel": "license", "title": _short_licence_name(license_["name"]),
+            "href": license_["url"]}
+    out = {}
+    for name, layer in load_raster_layers().items():
+        if name in existing:
+            raise ValueError(f"raster layer {name!r} collides with a vector layer name")
+        resource = coverage_collection(layer, link)
+        if resource is None:
+            LOGGER.info("raster layer %s has no published version yet: no coverage collection", name)
+            continue
+        out[name] = resource
+    from gisplatform.raster.zonal import process_resource
+
+    process_id, process = process_resource()  # zonal statistics over the raster layers (for parcel-report)
+    out[process_id] = process
+    return out
+
+
 def build_config(server_url: str, *, bind: tuple[str, int] | None = None,
                  layers: dict[str, Layer] | None = None) -> dict:
     """The complete pygeoapi configuration as a dict (see the module docstring)."""
@@ -204,6 +228,7 @@ def build_config(server_url: str, *, bind: tuple[str, int] | None = None,
         from gisplatform.analysis.publish import process_manager
 
         config["server"]["manager"] = process_manager(settings().var_dir)
+    resources.update(raster_resources(resources, license_))
     catalogue_id, catalogue = catalogue_resource(server_url)
     if catalogue_id in resources:
         raise ValueError(f"the catalogue id {catalogue_id!r} collides with a layer name")

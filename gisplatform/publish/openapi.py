@@ -273,6 +273,8 @@ def complete_document(doc: dict, config: dict) -> None:
         if "tile" in kinds:
             has_tiles = True
             _complete_tiles(doc, name, resource)
+        if "coverage" in kinds:
+            _complete_coverage(doc, name)
 
     if has_tiles:
         paths.setdefault("/TileMatrixSets", {"get": {
@@ -311,6 +313,20 @@ def _drop_empty_enums(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _drop_empty_enums(value)
+
+
+def _complete_coverage(doc: dict, name: str) -> None:
+    """pygeoapi documents a coverage as a feature collection: it is CoverageJSON, GeoTIFF or HTML
+    (gisplatform.raster.coverages), and a subset too large to send is a 413."""
+    operation = doc["paths"].get(f"/collections/{name}/coverage", {}).get("get")
+    if not operation:
+        return
+    operation["responses"]["200"] = {
+        "description": "The coverage or the subset asked for: CoverageJSON (f=json), GeoTIFF (f=GTiff) or HTML.",
+        "content": {"application/prs.coverage+json": {"schema": {"type": "object"}},
+                    "image/tiff; application=geotiff": {"schema": {"type": "string", "format": "binary"}},
+                    "text/html": {"schema": {"type": "string"}}}}
+    operation["responses"]["413"] = {"$ref": "#/components/responses/InvalidParameter"}
 
 
 def _complete_tiles(doc: dict, name: str, resource: dict) -> None:

@@ -5,6 +5,8 @@
     /ogc/...          pygeoapi's Flask application (landing page, conformance, collections, items, tiles,
                       the metadata catalogue, /ogc/openapi)
     /schemas/...      the OpenAPI definitions /ogc/openapi is built from (ogc_config/schemas/*.yaml, our own)
+    /rasters/...      PNG map tiles of the raster layers (hillshade, planning colours): gisplatform.raster.tiles,
+                      our own route because pygeoapi 0.24 has no renderer of GeoTIFFs into styled tiles
 
 It is built by :func:`create_app` (gunicorn target ``gisplatform.publish.server:create_app()``) from the
 files ``gisplatform serve`` wrote: ``PYGEOAPI_CONFIG`` and ``PYGEOAPI_OPENAPI`` must be set, since pygeoapi
@@ -43,6 +45,7 @@ PORTAL_STATIC = Path(__file__).resolve().parents[1] / "portal" / "static"
 API_PREFIX = "/ogc"
 SCHEMAS_PREFIX = "/schemas"
 STATUS_PREFIX = "/status"  # the read-only ETL status page (gisplatform.publish.status)
+RASTERS_PREFIX = "/rasters"
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Expose-Headers", "Content-Crs, Content-Language, Link"),
@@ -238,8 +241,24 @@ def pygeoapi_app(config: dict) -> WSGIApp:
 
 
 ITEMS_PATH = re.compile(r"^/ogc/collections/[^/]+/items(/[^/]+)?/?$")
+COVERAGE_PATH = re.compile(r"^/ogc/collections/[^/]+/coverage/?$")
 DROPPED_HEADERS = ("access-control-allow-origin", "x-powered-by")  # CORS set below; no software version
 JSON_TYPES = ("application/json", "application/geo+json", "application/problem+json", "text/html")
+
+
+def _bad_coverage_bbox(query: str) -> str | None:
+    """pygeoapi 0.24 answers a malformed coverage bbox with a 500 (InvalidParameterValue): say what is wrong."""
+    for bbox in parse_qs(query, keep_blank_values=True).get("bbox", []):
+        parts = bbox.split(",")
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            return f"bbox {bbox!r}: give four numbers minx,miny,maxx,maxy"
+        if len(values) != 4 or not all(map(lambda v: v == v and abs(v) != float("inf"), values)):
+            return f"bbox {bbox!r}: give four finite numbers minx,miny,maxx,maxy"
+        if not (values[0] < values[2] and values[1] < values[3]):
+            return f"bbox {bbox!r}: minx must be < maxx and miny < maxy"
+    return None
 
 
 def _phrase(status: str) -> str:
@@ -273,6 +292,8 @@ class Dispatcher:
 
     def _refuse(self, environ, is_items: bool) -> str | None:
         """Requests pygeoapi 0.24 would answer with a 500 (its bugs), refused here with the reason."""
+        if COVERAGE_PATH.match(environ.get("PATH_INFO") or ""):
+            return _bad_coverage_bbox(environ.get("QUERY_STRING") or "")
         if not is_items:
             return None
         if environ.get("REQUEST_METHOD") == "POST" and not environ.get("CONTENT_TYPE"):
@@ -373,7 +394,8 @@ def create_app() -> WSGIApp:
                if any(p.get("type") == "record" for p in r.get("providers", []))]
     limits = config["server"].get("limits")
     from gisplatform.publish.status import status_app
+    from gisplatform.raster.tiles import RasterTilesApp
 
     return Dispatcher(portal_app(limits), {API_PREFIX: api, SCHEMAS_PREFIX: schemas_app(limits),
-                                           STATUS_PREFIX: status_app()},
+                                           STATUS_PREFIX: status_app(), RASTERS_PREFIX: RasterTilesApp()},
                       record_collections=records)

@@ -1,5 +1,5 @@
 """Deterministic generator of realistic synthetic Lạng Sơn data: admin units, cadastral parcels, mining licences,
-water sources and water licences, with recorded defects.
+water sources and water licences, with recorded defects; a karst DEM and a land-use planning map (rasters).
 
     from gisplatform.sample import SampleConfig, generate_sample
     manifest = generate_sample(Path("out"), SampleConfig(parcels=5000))
@@ -24,7 +24,7 @@ import pyogrio
 import shapely
 
 from gisplatform import crs, geohash
-from gisplatform.sample import cadastral, mining, water
+from gisplatform.sample import cadastral, mining, rasters, water
 from gisplatform.sample.geography import Geography, build_geography
 
 __all__ = ["SampleConfig", "generate_sample", "DEFECT_CLASSES"]
@@ -87,7 +87,7 @@ def generate_sample(out_dir: Path, config: SampleConfig | None = None,
     config = config or SampleConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("admin_units", "cadastral", "cadastral_crs_defects", "mining", "water"):
+    for sub in ("admin_units", "cadastral", "cadastral_crs_defects", "mining", "water", "rasters"):
         if (out_dir / sub).exists():
             shutil.rmtree(out_dir / sub)
     report = progress or (lambda step, done, total: None)
@@ -150,6 +150,9 @@ def generate_sample(out_dir: Path, config: SampleConfig | None = None,
                               encoding="utf-8-sig", separator=",",
                               row_convention="row = line number (header is line 1); data_row = 1-based data row"))
             report("water", 2, 2)
+            report("rasters", 0, 1)
+            files += rasters.write_rasters(out_dir, config.seed)  # DEM and planning map (issue 7)
+            report("rasters", 1, 1)
         # ---- parcels, one survey commune at a time
         rates = _rates(config, cadastral.ROW_DEFECTS)
         seen: Counter = Counter()

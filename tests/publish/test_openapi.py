@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from gisplatform.layers import load_layers
+from gisplatform.layers import load_layers, load_raster_layers
 from gisplatform.publish.openapi import (
     OpenAPIError,
     load_local_components,
@@ -221,8 +221,10 @@ def test_ogc_config_command_writes_configuration_and_document(published_database
     assert "valid against pygeoapi's configuration schema" in result.stdout
     config = yaml.safe_load((tmp_path / "pygeoapi-config.yml").read_text(encoding="utf-8"))
     assert config["server"]["url"] == url and config["metadata"]["identification"]["url"] == "https://gis.example.org/"
+    # + the analysis (issue 6) and, for raster layers with a published version, coverages and zonal-statistics
     assert set(config["resources"]) == set(load_layers()) | {CATALOGUE_ID, "conflicts", "parcel-report",
-                                                            "licence-precheck", "land-statistics"}
+                                                            "licence-precheck", "land-statistics"} | set(
+        load_raster_layers()) | {"zonal-statistics"}
     parcels = config["resources"]["cadastral_parcels"]
     assert parcels["title"] == {"vi": "Thửa đất địa chính", "en": "Cadastral parcels"}
     assert [p["type"] for p in parcels["providers"]] == ["feature", "tile"]

@@ -106,7 +106,8 @@ def test_titles_descriptions_and_keywords_in_both_languages(catalogue):
 
 def test_lineage_is_the_last_successful_run(catalogue, pg):
     with pg.connect() as c:
-        runs = {r["layer"]: r for r in c.execute(sa.text("SELECT * FROM api.catalogue")).mappings()}
+        runs = {r["layer"]: r for r in c.execute(sa.text("SELECT * FROM api.catalogue")).mappings()
+                if r["layer"] in load_layers()}  # raster layers' runs are logged too; their records are not yet
     records = {r["id"]: r for r in catalogue.query(limit=100)["features"]}
     assert set(runs) == set(records)  # the sample loads every layer
     for name, run in runs.items():

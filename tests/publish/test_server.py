@@ -7,7 +7,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from gisplatform.layers import load_layers
+from gisplatform.layers import load_layers, load_raster_layers
 from gisplatform.publish.cql import CONFORMANCE_CLASSES as CQL_CLASSES
 from gisplatform.publish.records import CATALOGUE_ID
 
@@ -85,7 +85,9 @@ def test_collections_list_every_layer_and_the_catalogue(http, api):
     records = [c["id"] for c in collections if c.get("itemType") == "record"]
     assert features == set(load_layers()) | {"conflicts"}  # the layers and the analysis results
     assert records == [CATALOGUE_ID]
-    assert len(collections) == len(features) + 1
+    coverages = {c["id"] for c in collections if c["id"] in load_raster_layers()}  # published rasters (issue 7)
+    assert coverages == set(load_raster_layers())
+    assert len(collections) == len(features) + 1 + len(coverages)
 
 
 def test_collection_title_follows_the_language(http, api):

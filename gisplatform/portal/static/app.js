@@ -326,6 +326,12 @@
       })));
     });
     box.appendChild(el("p", { class: "muted", text: m("legendNote") }));
+    meta.layers.filter(function (l) { return l.raster && l.classes; }).forEach(function (l) {  // planning map classes
+      box.appendChild(el("h3", { text: tr(l.title) }));
+      box.appendChild(el("ul", { class: "legend raster-classes", "data-layer": l.id }, l.classes.map(function (c) {
+        return el("li", {}, [el("span", { class: "swatch", style: "background:" + c.colour }), el("b", { text: c.code }), tr(c)]);
+      })));
+    });
     box.appendChild(el("h3", { text: m("otherLayers") }));
     box.appendChild(el("ul", { class: "legend" }, LEGEND_OTHERS.filter(function (o) { return layerMeta[o[0]]; }).map(function (o) {
       return el("li", {}, [el("span", { class: o[1], style: o[2] ? "background:" + o[2] : null }),
