@@ -59,7 +59,7 @@ def api_server(published_database, api_server_log, tmp_path_factory):
             try:
                 if requests.get(f"{base}/ogc/", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow on a busy machine
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"the server did not answer within {START_TIMEOUT} s:\n"
