@@ -64,22 +64,23 @@ class RunLog:
 
     def skipped(self, job: str, layer: str, mode: str, trigger: str, reason: str) -> RunRecord:
         """A due run that did not start (the layer was busy): logged, so the log shows every time a job was due."""
-        record = self._insert(job, layer, mode, trigger, "skipped", {}, [], None, 1, None)
-        with self.connection.cursor() as cur:
-            cur.execute("UPDATE etl.runs SET finished_at = clock_timestamp(), error = %s WHERE run_id = %s",
-                        (reason, record.run_id))
+        record = self._insert(job, layer, mode, trigger, "skipped", {}, [], None, 1, None, reason)
         self.record = None
         return record
 
-    def _insert(self, job, layer, mode, trigger, status, options, sources, checksum, attempt, inbox) -> RunRecord:
+    def _insert(self, job, layer, mode, trigger, status, options, sources, checksum, attempt, inbox,
+                error: str | None = None) -> RunRecord:
         inbox_file, inbox_checksum = inbox or (None, None)
         with self.connection.cursor() as cur:
+            # one statement: a reader never sees a skipped run without its reason
             cur.execute(
                 "INSERT INTO etl.runs (job, layer, mode, trigger, status, host, pid, options, sources, source_checksum,"
-                " attempt, inbox_file, inbox_checksum)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING run_id",
+                " attempt, inbox_file, inbox_checksum, error, finished_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " CASE WHEN %s = 'skipped' THEN clock_timestamp() END) RETURNING run_id",
                 (job, layer, mode, trigger, status, socket.gethostname(), os.getpid(), json.dumps(options),
-                 json.dumps(sources, ensure_ascii=False), checksum, attempt, inbox_file, inbox_checksum))
+                 json.dumps(sources, ensure_ascii=False), checksum, attempt, inbox_file, inbox_checksum, error,
+                 status))
             self.record = RunRecord(cur.fetchone()[0], job, layer)
         return self.record
 

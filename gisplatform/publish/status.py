@@ -56,11 +56,14 @@ table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 th, td { padding: 6px 9px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { background: var(--accent-2); font-weight: 600; white-space: nowrap; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: .82rem; font-weight: 600; }
+.badge { display: inline-block; white-space: nowrap; padding: 1px 8px; border-radius: 10px; font-size: .82rem; font-weight: 600; }
 .succeeded { background: #dff3e7; color: #0b5e2f; } .failed { background: #fde2e0; color: #9b1c12; }
 .running { background: #fff3cd; color: #7a5800; } .skipped { background: #eceff1; color: #455a64; }
-.error { white-space: pre-wrap; color: #9b1c12; font-size: .86rem; max-width: 60ch; }
+.error { white-space: pre-wrap; color: #9b1c12; font-size: .86rem; min-width: 32ch; max-width: 70ch; }
 .muted { color: var(--muted); font-size: .88rem; }
+header .en { color: rgba(255, 255, 255, .78); }
+code, .nowrap { white-space: nowrap; }
+details summary { cursor: pointer; }
 a { color: var(--accent); }
 """
 
@@ -83,6 +86,18 @@ def _fmt_seconds(value) -> str:
 
 def _esc(value) -> str:
     return html.escape("" if value is None else str(value))
+
+
+def _short_error(error: str | None, run_id: int) -> str:
+    """The first line of an error in the runs table (whole on the run's page): the table stays readable."""
+    if not error:
+        return ""
+    first = error.strip().splitlines()[0]
+    if len(first) > 160:
+        first = first[:157] + "…"
+    more = (f' <a href="runs/{run_id}">{_bi("chi tiết", "details")}</a>'
+            if first != error.strip() else "")
+    return f'<div class="error">{_esc(first)}{more}</div>'
 
 
 def _bi(vi: str, en: str) -> str:
@@ -236,7 +251,7 @@ class StatusApp:
             title = s["title"]
             cards.append(
                 f'<div class="card"><h3>{_esc(title.vi if title else s["job"])}</h3>'
-                f'<p class="muted">{_esc(title.en if title else "")} · <code>{_esc(s["job"])}</code></p>'
+                f'<p class="muted">{_esc(title.en) + " · " if title else ""}<code>{_esc(s["job"])}</code></p>'
                 f'<p>{_bi("Lần chạy trước", "Last run")}: '
                 + (f'{self._badge(r["status"])} <a href="runs/{r["run_id"]}">{_esc(_fmt_time(r["started_at"]))}'
                    f'</a>' if r else "—")
@@ -252,11 +267,11 @@ class StatusApp:
                 f'<td>{_esc(TRIGGER_VI.get(r["trigger"], r["trigger"]))}'
                 f'{"" if r["trigger"] not in TRIGGER_VI else f" <span class=\"en\">/ {_esc(r['trigger'])}</span>"}'
                 f'{f" ({_esc(r['inbox_file'])})" if r["inbox_file"] else ""}</td>'
-                f'<td class="n">{r["attempt"]}</td><td>{_esc(_fmt_time(r["started_at"]))}</td>'
+                f'<td class="n">{r["attempt"]}</td><td class="nowrap">{_esc(_fmt_time(r["started_at"]))}</td>'
                 f'<td class="n">{_esc(_fmt_seconds(r["seconds"]))}</td>'
                 + "".join(f'<td class="n">{r[k]:,}</td>' for k in ("read", "inserted", "updated", "unchanged"))
                 + f'<td class="n">{rejected}</td><td class="n">{r["retired"]:,}</td>'
-                f'<td><div class="error">{_esc(r["error"]) if r["error"] else ""}</div></td></tr>')
+                f'<td>{_short_error(r["error"], r["run_id"])}</td></tr>')
         head = "".join(f'<th{" class=n" if n else ""}>{_bi(vi, en)}</th>' for vi, en, n in (
             ("Lượt", "Run", 1), ("Công việc", "Job", 0), ("Kết quả", "Status", 0), ("Kích hoạt", "Trigger", 0),
             ("Lần thử", "Try", 1), ("Bắt đầu", "Started", 0), ("Thời gian", "Duration", 1), ("Đọc", "Read", 1),

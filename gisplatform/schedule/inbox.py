@@ -221,7 +221,9 @@ def loaded_before(checksum: str, delivery: Delivery) -> tuple[int, datetime] | N
     query = "SELECT run_id, started_at FROM etl.runs WHERE status = 'succeeded' AND (inbox_checksum = :c"
     params = {"c": checksum}
     if len(delivery.files) == 1:
-        sha = hashlib.sha256(delivery.main.read_bytes()).hexdigest()
+        from gisplatform.etl.runner import _sha256  # the run log's own file checksum, read in chunks
+
+        sha = _sha256(delivery.main)
         query += " OR sources @> CAST(:s AS jsonb)"
         params["s"] = json.dumps([{"sha256": sha}])
     with engine().connect() as connection:

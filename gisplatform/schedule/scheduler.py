@@ -86,9 +86,11 @@ class Scheduler:
     def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT (Ctrl+C), then stop cleanly."""
         requested = threading.Event()
+        received: list[str] = []
 
         def on_signal(signum, frame):  # noqa: ARG001 - the signal API's signature
-            LOGGER.info("received %s", signal.Signals(signum).name)
+            received.append(signal.Signals(signum).name)
+            LOGGER.info("received %s", received[-1])
             requested.set()
 
         signal.signal(signal.SIGTERM, on_signal)
@@ -96,7 +98,7 @@ class Scheduler:
         self.start()
         while not requested.wait(1.0):  # a timed wait keeps the main thread responsive to signals
             pass
-        self.stop(f"the scheduler is stopping ({'SIGTERM'})")
+        self.stop(f"the scheduler is stopping ({received[0] if received else 'SIGTERM'})")
 
     # -- what runs in the worker threads -----------------------------------------------------------------------
     def _fire(self, name: str, trigger: str) -> None:

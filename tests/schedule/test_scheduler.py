@@ -33,6 +33,14 @@ def stop(process: subprocess.Popen) -> int:
     return process.wait(timeout=120)
 
 
+def kill_left_over(processes: list[subprocess.Popen]) -> None:
+    """A test that failed half-way must not leave schedulers running."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_a_schedule_fires_and_runs_the_job(db, tmp_path):
     source = write_parcels(tmp_path / "parcels.gpkg", parcels(3))
     write_job(tmp_path / "jobs", "parcels", source={"path": str(source)}, schedule=EVERY_SECOND)
@@ -52,12 +60,12 @@ def test_two_schedulers_never_run_one_job_at_once(db, tmp_path):
     source = write_parcels(tmp_path / "parcels.gpkg", parcels(3))
     jobs = tmp_path / "jobs"
     write_job(jobs, "parcels", source={"path": str(source)}, schedule=EVERY_SECOND)
-    processes = []
+    processes: list[subprocess.Popen] = []
     with db.connect() as blocker:
         # Hold the run inside PostgreSQL: whichever scheduler starts first keeps the layer's advisory lock.
         blocker.execute(sa.text("LOCK TABLE data.cadastral_parcels IN ACCESS EXCLUSIVE MODE"))
         try:
-            processes = [start_scheduler(jobs, tmp_path, f"scheduler{i}") for i in (1, 2)]
+            processes += [start_scheduler(jobs, tmp_path, f"scheduler{i}") for i in (1, 2)]
             running = wait_for(lambda: [r for r in pid_runs(db) if r["status"] == "running"], what="a running run")
             holder = f"being loaded by run {running[0]['run_id']} of job parcels"
             # (the first refusal may come before the holder's log row exists; it then names "another process")
@@ -66,10 +74,16 @@ def test_two_schedulers_never_run_one_job_at_once(db, tmp_path):
             skipped = [r for r in pid_runs(db) if r["status"] == "skipped"]
             assert len([r for r in pid_runs(db) if r["status"] == "running"]) == 1
             assert {r["pid"] for r in skipped} == {p.pid for p in processes} - {running[0]["pid"]}
+        except BaseException:
+            kill_left_over(processes)
+            raise
         finally:
             blocker.rollback()
-        wait_for(lambda: any(r["status"] == "succeeded" for r in pid_runs(db)), what="the run to finish")
-        assert [stop(p) for p in processes] == [0, 0]
+        try:
+            wait_for(lambda: any(r["status"] == "succeeded" for r in pid_runs(db)), what="the run to finish")
+            assert [stop(p) for p in processes] == [0, 0]
+        finally:
+            kill_left_over(processes)
     # every run that did start had the layer to itself: no two overlap in time
     done = sorted((r["started_at"], r["finished_at"]) for r in pid_runs(db) if r["status"] != "skipped")
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(done, done[1:]))
@@ -97,12 +111,13 @@ def test_sigterm_mid_run_leaves_the_database_as_before(db, tmp_path):
     write_job(jobs, "parcels", source={"path": str(source)}, schedule=EVERY_SECOND, retries=3)
     with db.connect() as blocker:
         blocker.execute(sa.text("LOCK TABLE data.cadastral_parcels IN ACCESS EXCLUSIVE MODE"))
+        process = start_scheduler(jobs, tmp_path, "scheduler")
         try:
-            process = start_scheduler(jobs, tmp_path, "scheduler")
             run = wait_for(lambda: [r for r in runs(db, "parcels") if r["status"] == "running"], what="the run")[0]
             # SIGTERM while the run waits inside PostgreSQL: the scheduler must not wait for the table lock
             assert stop(process) == 0
         finally:
+            kill_left_over([process])
             blocker.rollback()
     assert snapshot(db) == before
     [after] = [r for r in runs(db, "parcels") if r["run_id"] == run["run_id"]]
