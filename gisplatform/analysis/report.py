@@ -109,4 +109,32 @@ def parcel_report(connection: sa.Connection, subject: Subject) -> dict[str, Any]
                ORDER BY c.rule, c.id), '[]')::text
         FROM api.conflicts c, subject s WHERE """ + _INSIDE.format(f="c"))).scalar())
     return {"query": subject.describe(), "area_m2": round(area or 0.0, 2), "parcels": parcels,
-            "parcels_truncated": len(parcels) >= MAX_PARCELS, "layers": intersecting, "conflicts": conflicts}
+            "parcels_truncated": len(parcels) >= MAX_PARCELS, "layers": intersecting, "conflicts": conflicts,
+            "rasters": _raster_statistics(connection)}
+
+
+def _raster_statistics(connection: sa.Connection) -> list[dict[str, Any]]:
+    """What the published raster layers say of the subject: its elevation and slope, its planning zone(s).
+
+    "Which planning zone is my parcel in" is the question citizens ask most (issue 7); the answer is the
+    planning map's class shares over the subject and the dominant class (gisplatform.raster.zonal).
+    """
+    from gisplatform.layers import load_raster_layers
+    from gisplatform.raster import store
+    from gisplatform.raster.zonal import ZonalError, zonal_statistics
+
+    wkb = connection.execute(sa.text("SELECT ST_AsBinary(g) FROM subject")).scalar()
+    if wkb is None:
+        return []
+    subject = shapely.from_wkb(bytes(wkb))
+    found = []
+    for name, layer in load_raster_layers().items():
+        if not store.current_path(name).exists():
+            continue  # never published
+        try:
+            stats = zonal_statistics(name, [subject])[0]
+        except ZonalError:
+            continue  # e.g. not a polygon (an empty union): the vector part of the report still stands
+        if stats.get("method") != "outside_raster":
+            found.append({"layer": name, "title": {"vi": layer.title.vi, "en": layer.title.en}, **stats})
+    return found

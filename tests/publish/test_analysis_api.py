@@ -60,6 +60,27 @@ def test_parcel_report_over_http(http, api, published_engine):
     assert by_triple["parcels"] == report["parcels"]
 
 
+def test_parcel_report_says_which_planning_zone_and_how_high(http, api, published_engine):
+    """The raster layers' zonal statistics (issue 7) in the report of a parcel they cover."""
+    parcel_id, lon, lat = one(published_engine, """
+        SELECT parcel_id, ST_X(ST_PointOnSurface(geom_wgs84)), ST_Y(ST_PointOnSurface(geom_wgs84))
+        FROM api.cadastral_parcels WHERE parcel_id IS NOT NULL AND ST_Area(geom) > 2000
+        ORDER BY ST_Distance(geom, ST_Transform(ST_SetSRID(ST_MakePoint(106.7615, 21.8537), 4326), 9215)) LIMIT 1""")
+    report = execute(http, api, "parcel-report", {"parcel_id": parcel_id}).json()
+    rasters = {r["layer"]: r for r in report["rasters"]}
+    assert set(rasters) == {"elevation", "planning_map"}, report["rasters"]
+    planning = rasters["planning_map"]
+    assert planning["dominant"] == planning["classes"][0]["code"] and planning["classes"][0]["vi"]
+    assert sum(c["share"] for c in planning["classes"]) == pytest.approx(1.0, abs=0.01)
+    assert 0 < rasters["elevation"]["elevation_min"] <= rasters["elevation"]["elevation_mean"] <= \
+        rasters["elevation"]["elevation_max"] < 2000  # metres: Lạng Sơn's karst and valleys
+    # the same answer as the zonal-statistics process on that parcel
+    zonal = execute(http, api, "zonal-statistics", {"layer": "planning_map", "collection": "cadastral_parcels",
+                                                    "ids": [report["parcels"][0]["id"]]}).json()
+    [same] = zonal["results"]
+    assert same["dominant"] == planning["dominant"] and same["classes"] == planning["classes"]
+
+
 def test_licence_precheck_over_http_in_two_crs(http, api, published_engine):
     """An existing licence's own area, proposed again, overlaps that licence (R06) whatever CRS it is given in."""
     licence_no, geojson, corners = one(published_engine, """
