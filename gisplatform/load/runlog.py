@@ -77,7 +77,15 @@ class RunLog:
                         "WHERE run_id = %s", (error, self.record.run_id))
 
     def close(self) -> None:
-        self.connection.close()  # also releases the advisory lock
+        # Release the layer lock before closing: a closed connection's backend lets go of its locks only when it
+        # has finished exiting, so on a busy server the next run of the layer could still find the lock taken.
+        try:
+            with self.connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock_all()")
+        except Exception:  # noqa: BLE001 - a broken connection: closing it releases the lock anyway
+            pass
+        finally:
+            self.connection.close()
 
 
 def finish_sql(run_id: int) -> str:
