@@ -92,12 +92,15 @@ class RunLog:
                         "WHERE run_id = %s", (error, self.record.run_id))
 
     def close(self) -> None:
-        # Release the lock before closing: a closed connection's backend releases it only when it has processed
-        # the termination, which on a busy machine can come after the next run of the layer asked for the lock.
-        if not self.connection.closed:
+        # Release the layer lock before closing: a closed connection's backend lets go of its locks only when it
+        # has finished exiting, so on a busy server the next run of the layer could still find the lock taken.
+        try:
             with self.connection.cursor() as cur:
                 cur.execute("SELECT pg_advisory_unlock_all()")
-        self.connection.close()
+        except Exception:  # noqa: BLE001 - a broken connection: closing it releases the lock anyway
+            pass
+        finally:
+            self.connection.close()
 
 
 def finish_sql(run_id: int) -> str:
