@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from copy import deepcopy
 from functools import cache
-from typing import Any
 
 from pygeoapi.provider.base import BaseProvider, ProviderConnectionError
 
 from gisplatform.layers import Field, Layer, Text
-from gisplatform.publish.features import CRS84, EPSG_URI, OUTPUT_EPSG, FeatureProvider, _JSON_TYPES
+from gisplatform.publish.features import CRS84, EPSG_URI, OUTPUT_EPSG, FeatureProvider, field_schema
 
 CONFLICTS = "conflicts"
 PROCESSES = {
@@ -63,15 +62,7 @@ def conflicts_layer() -> Layer:
 
 
 def field_schemas() -> dict[str, dict]:
-    out = {}
-    for f in conflicts_layer().fields:
-        schema: dict[str, Any] = {"type": _JSON_TYPES[f.type], "title": f.title.vi, "x-title-en": f.title.en}
-        if f.domain:
-            schema["enum"] = list(f.domain)
-        if f.unit:
-            schema["x-ogc-unit"] = f.unit
-        out[f.name] = schema
-    return out
+    return {f.name: field_schema(f) for f in conflicts_layer().fields}
 
 
 class ConflictsProvider(FeatureProvider):

@@ -137,21 +137,22 @@ def feature_provider_definition(layer: Layer) -> dict:
 @cache
 def _field_schemas(layer_name: str) -> dict[str, dict]:
     """JSON-schema description of the public fields (from the layer definition, never from the database)."""
-    layer = get_layer(layer_name)
-    schemas = {}
-    for f in layer.public_fields:
-        schema: dict[str, Any] = {"type": _JSON_TYPES[f.type], "title": f.title.vi, "x-title-en": f.title.en}
-        if f.type == "date":
-            schema["format"] = "date"
-        if f.description:
-            schema["description"] = f.description.vi
-            schema["x-description-en"] = f.description.en
-        if f.domain:
-            schema["enum"] = list(f.domain)
-        if f.unit:
-            schema["x-ogc-unit"] = f.unit
-        schemas[f.name] = schema
-    return schemas
+    return {f.name: field_schema(f) for f in get_layer(layer_name).public_fields}
+
+
+def field_schema(f: Field) -> dict[str, Any]:
+    """JSON-schema description of one field: type, bilingual title and description, domain, unit."""
+    schema: dict[str, Any] = {"type": _JSON_TYPES[f.type], "title": f.title.vi, "x-title-en": f.title.en}
+    if f.type == "date":
+        schema["format"] = "date"
+    if f.description:
+        schema["description"] = f.description.vi
+        schema["x-description-en"] = f.description.en
+    if f.domain:
+        schema["enum"] = list(f.domain)
+    if f.unit:
+        schema["x-ogc-unit"] = f.unit
+    return schema
 
 
 # ------------------------------------------------------------------------------------------ the provider

@@ -15,6 +15,17 @@ def execute(http, api, process: str, inputs: dict, **kwargs):
     return http.post(f"{api}/processes/{process}/execution", json={"inputs": inputs}, timeout=300, **kwargs)
 
 
+def wait_for_job(http, job: str, timeout: float = 300) -> None:
+    """Poll an asynchronous process job until it ends; it must end successfully."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (status := http.get(job, params={"f": "json"}).json()["status"]) in ("accepted", "running"):
+        assert time.monotonic() < deadline, f"{job} still {status} after {timeout} s"
+        time.sleep(0.5)
+    assert status == "successful"
+
+
 def one(engine, sql: str, **params):
     with engine.connect() as connection:
         return connection.execute(sa.text(sql), params).one()
@@ -147,16 +158,10 @@ def test_malformed_requests_are_400(http, api):
 
 def test_large_inputs_can_run_as_a_job(http, api):
     """`Prefer: respond-async`: 201 with the job's address, then its status and results (the whole province)."""
-    import time
-
     answer = execute(http, api, "land-statistics", {}, headers={"Prefer": "respond-async"})
     assert answer.status_code == 201, answer.text
     job = answer.headers["Location"]
-    deadline = time.monotonic() + 300
-    while (status := http.get(job, params={"f": "json"}).json()["status"]) in ("accepted", "running"):
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
-    assert status == "successful"
+    wait_for_job(http, job)
     table = http.get(f"{job}/results", params={"f": "json"}).json()
     assert table["rows"][0]["name_en"] == "Total natural area" and table["communes"]
 
@@ -176,19 +181,13 @@ def test_portal_style_draws_the_open_conflicts_from_the_api(http, api_server):
 
 
 def test_a_large_polygon_becomes_a_job_unless_the_client_waits(http, api, published_engine):
-    import time
-
     (area,) = one(published_engine, """
         SELECT ST_AsGeoJSON(ST_Buffer(ST_Centroid(geom_wgs84), 0.03, 4), 7)::json FROM api.cadastral_parcels
         ORDER BY id LIMIT 1""")  # about 6 km across: over the 25 km² a synchronous report may cover
     answer = execute(http, api, "parcel-report", {"polygon": area})
     assert answer.status_code == 201, answer.text
     job = answer.headers["Location"]
-    deadline = time.monotonic() + 300
-    while (status := http.get(job, params={"f": "json"}).json()["status"]) in ("accepted", "running"):
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
-    assert status == "successful"
+    wait_for_job(http, job)
     report = http.get(f"{job}/results", params={"f": "json"}).json()
     assert report["area_m2"] > 25e6 and report["parcels"]
     waited = execute(http, api, "parcel-report", {"polygon": area}, headers={"Prefer": "wait"})
