@@ -36,6 +36,9 @@ def run_report(report: RunReport) -> None:
     counts.add_row("retired / ngừng hiệu lực", _n(report.retired), "no longer in the full snapshot")
     balance = "[green]✓ balanced" if report.balanced else "[red]✗ does not balance"
     counts.add_row("", "", f"{balance}: read = inserted + updated + unchanged + rejected")
+    if report.phases:
+        counts.add_row("time / thời gian", "", " · ".join(f"{name} {seconds:.1f} s"
+                                                          for name, seconds in report.phases.items()))
     speed = f" · {report.seconds:.1f} s · {report.rows_per_second:,.0f} rows/s" if report.seconds else ""
     console.print(Panel(counts, title=f"[bold]Run {report.run_id}[/] · job {report.job} → {report.layer} "
                                       f"({report.mode}){speed}", expand=False))

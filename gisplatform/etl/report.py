@@ -1,7 +1,9 @@
 """What a run did, in numbers a person can check: read = inserted + updated + unchanged + rejected."""
 from __future__ import annotations
 
+import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -33,6 +35,16 @@ class RunReport:
     findings: Counter = field(default_factory=Counter)  # (kind, rule) -> rows
     examples: dict = field(default_factory=dict)  # (kind, rule) -> one example message
     error: str | None = None
+    phases: dict = field(default_factory=dict)  # phase -> wall seconds: where the time of the run went
+
+    @contextmanager
+    def phase(self, name: str):
+        """Time a phase of the run (added up when a phase is entered more than once)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
 
     @property
     def repaired(self) -> int:
@@ -56,4 +68,5 @@ class RunReport:
             "findings": [{"kind": k, "rule": r, "rows": n, "example": self.examples.get((k, r))}
                          for (k, r), n in sorted(self.findings.items())],
             "seconds": round(self.seconds, 3),
+            "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
         }

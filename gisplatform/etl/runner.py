@@ -165,10 +165,15 @@ def _admin_unit_index(connection) -> AdminUnitIndex | None:
                           shapely.from_wkb(np.array([bytes(w) for w in wkb], dtype=object)))
 
 
-def _live_source_hashes(cursor, layer: Layer) -> np.ndarray:
-    cursor.execute(f"SELECT source_hash FROM {layer.qualified_table} WHERE retired_at IS NULL "
-                   "AND source_hash IS NOT NULL")
-    return np.sort(cursor.fetch_arrow_table().column(0).to_numpy())
+def _live_features(cursor, layer: Layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The live features: (source hashes sorted, their fids, fids of features without a source hash)."""
+    cursor.execute(f"SELECT source_hash, fid FROM {layer.qualified_table} WHERE retired_at IS NULL")
+    table = cursor.fetch_arrow_table()
+    has_hash = table.column(0).is_valid().to_numpy(zero_copy_only=False)
+    hashes, fids = table.column(0).to_numpy(zero_copy_only=False), table.column(1).to_numpy()
+    hashes, null_fids, fids = hashes[has_hash].astype(np.int64), fids[~has_hash], fids[has_hash]
+    order = np.argsort(hashes, kind="stable")
+    return hashes[order], fids[order], null_fids
 
 
 class _Run:
@@ -181,9 +186,9 @@ class _Run:
         self.seed, self.batch_size, self.progress = seed, batch_size, progress
         self.row_rules, self.set_rules = rules_for(layer)
         self.overlaps = next((r.new_index() for r in self.set_rules if r.needs_pairs), None)
-        self.known = _live_source_hashes(cursor, layer)  # sorted
+        # live features by source hash (sorted), and those loaded without one, which no source row can match
+        self.known, self.known_fids, self.hashless_fids = _live_features(cursor, layer)
         self.known_used = np.zeros(len(self.known), dtype=bool)  # known hashes already matched by a source row
-        self.skipped: list[np.ndarray] = []
         self.staging = Staging(cursor, layer, report.run_id).create()
         self.extra_rejects = 0
         self.stager = None  # a DaskStager when the per-row work runs on a Dask cluster
@@ -199,6 +204,10 @@ class _Run:
         skip = known & first & ~self.known_used[position]
         self.known_used[position[skip]] = True
         return skip
+
+    def unmatched_fids(self) -> np.ndarray:
+        """Live features no source row matched unchanged (see Staging.append_unmatched)."""
+        return np.concatenate([self.known_fids[~self.known_used], self.hashless_fids]).astype(np.int64)
 
     def load_file(self, source: SourceFile) -> None:
         options, note = self.job.options_for(source.path)
@@ -229,7 +238,6 @@ class _Run:
         file_report.skipped_unchanged += int(skip.sum())
         self.report.read += len(batch)
         if skip.any():
-            self.skipped.append(hashes[skip])
             batch, hashes = pipeline.subset(batch, ~skip), hashes[~skip]
         if not len(batch):
             return
@@ -261,19 +269,20 @@ class _Run:
     def merge_staged(self) -> None:
         if self.stager is not None:
             self.stager.finish()
-        self.staging.append_seen(np.concatenate(self.skipped) if self.skipped else np.zeros(0, np.int64))
+        self.staging.append_unmatched(self.unmatched_fids())
         if self.progress:
             self.progress("checking and merging", 0, None)
         ctx = merge.set_context(self.cursor, self.staging, self.layer, self.job.full_snapshot)
         # The database indexes the staging table and checks keys while Python searches overlapping pairs
         # (both release the GIL): on two cores the pair search costs no wall time of its own.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with self.report.phase("set checks"), ThreadPoolExecutor(max_workers=1) as pool:
             database_side = pool.submit(merge.prepare, self.cursor, self.staging, ctx, self.set_rules)
             pairs = self.overlaps.pairs() if self.overlaps is not None else None
             database_side.result()
-        if pairs is not None:
-            self.staging.append_pairs(*pairs)
-        counts = merge.complete(self.cursor, self.staging, self.layer, ctx, self.set_rules)
+            if pairs is not None:
+                self.staging.append_pairs(*pairs)
+        with self.report.phase("merge"):
+            counts = merge.complete(self.cursor, self.staging, self.layer, ctx, self.set_rules)
         skipped = sum(f.skipped_unchanged for f in self.report.files)
         r = self.report
         r.inserted, r.updated, r.retired = counts.inserted, counts.updated, counts.retired
@@ -337,7 +346,8 @@ def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATC
             message = f"{message}: the run was rolled back, nothing was changed" if message else _explain(exc)
             log.fail(message)
             raise EtlError(message, record.run_id) from exc
-        _recompute_conflicts(layer, report.run_id)
+        with report.phase("conflicts (after commit)"):
+            _recompute_conflicts(layer, report.run_id)
         report.seconds = time.perf_counter() - started
         return report
     finally:
@@ -426,7 +436,8 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
 
             run.stager = DaskStager(run, **dask)
             after_close.append(run.stager.drop_scratch)
-        _load_sources(run, job, layer, files)
+        with report.phase("read and check rows"):
+            _load_sources(run, job, layer, files)
         run.merge_staged()
     finally:
         try:
@@ -434,6 +445,8 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
                 run.stager.close()
         finally:
             run.staging.close()
+            if run.overlaps is not None:
+                run.overlaps.close()
     _findings(cursor, report.run_id, report)
     report.status = "succeeded"
     if not report.balanced:

@@ -136,14 +136,16 @@ def first_load_sql(staging: Staging, layer: Layer) -> str:
 
 
 def retire_sql(staging: Staging, layer: Layer) -> str:
-    """Full snapshot: retire live features whose key the source no longer has (rejected rows count as present)."""
+    """Full snapshot: retire live features whose key the source no longer has (rejected rows count as present).
+
+    Only features no source row matched unchanged can be gone; the others were skipped as present."""
     key = layer.natural_key
     return f"""
         WITH gone AS (
             UPDATE {layer.qualified_table} d SET retired_at = now()
-            WHERE d.retired_at IS NULL
+            FROM {staging.unmatched_table} u
+            WHERE d.fid = u.fid AND d.retired_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM {staging.table} s WHERE {key_equal('s', 'd', key)})
-              AND NOT EXISTS (SELECT 1 FROM {staging.seen_table} u WHERE u.source_hash = d.source_hash)
             RETURNING 1)
         SELECT count(*) FROM gone"""
 
@@ -156,8 +158,8 @@ def _spatial_indexes(cursor, layer: Layer) -> list[tuple[str, str]]:
     return [(name, definition) for name, definition in cursor.fetchall()]
 
 
-def _upsert(cursor, staging: Staging, layer: Layer) -> tuple:
-    """Run the upsert. Into an (almost) empty table, spatial indexes are dropped and rebuilt once afterwards:
+def _upsert(cursor, staging: Staging, layer: Layer) -> tuple[tuple, bool]:
+    """Run the upsert; returns its counts and whether the table was empty before (a first load). Into an (almost) empty table, spatial indexes are dropped and rebuilt once afterwards:
     a GiST built in one pass is several times faster than maintained row by row. Only then, because dropping
     an index locks readers out until the run commits, which matters little while a layer is being created."""
     cursor.execute(f"SELECT count(*) FILTER (WHERE retired_at IS NULL), count(*) FROM {layer.qualified_table}")
@@ -171,12 +173,12 @@ def _upsert(cursor, staging: Staging, layer: Layer) -> tuple:
         cursor.execute(definition)
     if rebuild:
         cursor.execute(f"ANALYZE {layer.qualified_table}")  # the next run's planner must know the table is full
-    return result
+    return result, stored == 0
 
 
 def set_context(cursor, staging: Staging, layer: Layer, full_snapshot: bool) -> SetContext:
     cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {layer.qualified_table} WHERE retired_at IS NULL)")
-    return SetContext(staging=staging.table, seen=staging.seen_table, pairs=staging.pairs_table,
+    return SetContext(staging=staging.table, unmatched=staging.unmatched_table, pairs=staging.pairs_table,
                       data=layer.qualified_table, incremental=not full_snapshot, others_loaded=cursor.fetchone()[0])
 
 
@@ -200,9 +202,9 @@ def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules:
     cursor.execute(quarantine_sql(staging, layer))
     cursor.execute(f"SELECT count(*) FROM {staging.table} WHERE errors IS NOT NULL")
     counts.rejected = cursor.fetchone()[0]
-    incoming, counts.inserted, counts.updated, counts.history, _ = _upsert(cursor, staging, layer)
+    (incoming, counts.inserted, counts.updated, counts.history, _), first_load = _upsert(cursor, staging, layer)
     counts.unchanged = incoming - counts.inserted - counts.updated
-    if not ctx.incremental:
+    if not ctx.incremental and not first_load:  # every row of a first load came from this source: none is gone
         cursor.execute(retire_sql(staging, layer))
         counts.retired = cursor.fetchone()[0]
     return counts

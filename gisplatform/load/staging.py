@@ -35,7 +35,7 @@ class Staging:
         self._in_flight: Future | None = None
         self.name = f"run_{run_id}"
         self.table = f"staging.{self.name}"
-        self.seen_table = f"staging.run_{run_id}_seen"
+        self.unmatched_table = f"staging.run_{run_id}_unmatched"
         self.pairs_table = f"staging.run_{run_id}_pairs"
         self.rows = 0
 
@@ -46,7 +46,7 @@ class Staging:
             f"row_hash bigint, {fields}, geom geometry({self.layer.geometry_type}, {self.layer.storage_srid}), "
             "qa_flags text, source_raw text, errors text, notes text, raw_record text)"
         )
-        self.cursor.execute(f"CREATE UNLOGGED TABLE {self.seen_table} (source_hash bigint)")
+        self.cursor.execute(f"CREATE UNLOGGED TABLE {self.unmatched_table} (fid bigint)")
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.pairs_table} (a_sid bigint, b_sid bigint, area float8)")
         return self
 
@@ -67,9 +67,13 @@ class Staging:
             in_flight, self._in_flight = self._in_flight, None
             in_flight.result()
 
-    def append_seen(self, hashes: np.ndarray) -> None:
-        """Source hashes of rows skipped as unchanged: they are present in the source, so never retired."""
-        self._ingest(self.seen_table, {"source_hash": pa.array(hashes, pa.int64())})
+    def append_unmatched(self, fids: np.ndarray) -> None:
+        """Live features that no source row matched unchanged: they changed, or the source no longer has them.
+
+        Every other live feature is present in the source as it is stored (skipped as unchanged), so it is
+        never retired. On a re-run of a barely changed file these are few, which keeps the retirement and the
+        checks against loaded features to a few index probes instead of a join over the whole layer."""
+        self._ingest(self.unmatched_table, {"fid": pa.array(fids, pa.int64())})
 
     def append_pairs(self, a: np.ndarray, b: np.ndarray, area: np.ndarray) -> None:
         """Overlapping pairs found in Python (staging ids and overlap area)."""
@@ -99,13 +103,13 @@ class Staging:
         self.cursor.execute(f"CREATE INDEX ON {self.table} ({key})")
         self.cursor.execute(f"CREATE INDEX ON {self.table} USING gist (geom)")
         self.cursor.execute(f"CREATE INDEX ON {self.table} (sid)")
-        self.cursor.execute(f"CREATE INDEX ON {self.seen_table} (source_hash)")
+        self.cursor.execute(f"CREATE INDEX ON {self.unmatched_table} (fid)")
         self.cursor.execute(f"ANALYZE {self.table}")
-        self.cursor.execute(f"ANALYZE {self.seen_table}")
+        self.cursor.execute(f"ANALYZE {self.unmatched_table}")
 
     def drop(self) -> None:
         self.wait()
-        self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}, {self.seen_table}, {self.pairs_table}")
+        self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}, {self.unmatched_table}, {self.pairs_table}")
 
 
 def _arrow_column(values: np.ndarray, ftype: str) -> pa.Array:

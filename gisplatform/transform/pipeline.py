@@ -20,7 +20,7 @@ from gisplatform.transform import geometry as geo
 from gisplatform.transform.batch import Issue, LayerBatch
 from gisplatform.transform.columns import ColumnMapping, decide_encodings, decode_text, map_columns
 from gisplatform.transform.derive import derive_fields
-from gisplatform.transform.hashing import hash_columns
+from gisplatform.transform.hashing import fast_hash_columns
 from gisplatform.transform.typing import convert, empty, is_missing, missing_mask
 
 RAW_GEOMETRY_CHARS = 2000
@@ -86,7 +86,7 @@ def source_hashes(batch: SourceBatch, seed: bytes) -> np.ndarray:
     columns.append(pa.array(wkb, pa.binary(), from_pandas=True))
     stated = batch.crs if isinstance(batch.crs, np.ndarray) else np.full(len(batch), batch.crs or 0)
     columns.append(pa.array(np.asarray(stated, dtype=np.int64)))
-    return hash_columns(columns, seed)
+    return fast_hash_columns(columns, seed)
 
 
 def subset(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:

@@ -58,7 +58,7 @@ class SetContext:
     """Where a set rule finds the run's rows (tables of the run's transaction) and what else is loaded."""
 
     staging: str  # staged rows (accepted and rejected)
-    seen: str  # source hashes of rows skipped as unchanged: present in the source, not staged
+    unmatched: str  # fids of live features no source row matched unchanged (all others are in the source as stored)
     pairs: str  # overlapping pairs found in Python (a_sid, b_sid, area)
     data: str  # the layer's table
     incremental: bool  # mode: rows missing from the source stay

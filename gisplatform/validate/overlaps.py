@@ -1,13 +1,21 @@
 """Which features of a run overlap each other: the pair search behind the ``overlaps`` set rule.
 
 Done in Python with shapely (GEOS 3.14's RelateNG) rather than in PostGIS 3.3 (GEOS 3.11): for a million parcels
-the pair test is the single most expensive check, and here it runs while the database indexes the staging
-table and checks duplicate keys, instead of after. The pairs then go to the staging database, where the rule
+the pair test is the single most expensive check. The pairs then go to the staging database, where the rule
 turns them into findings (see gisplatform.validate.sets.Overlaps).
+
+The search is split so that most of it costs no wall time of its own:
+  * pairs *within* a batch are searched in a background thread as soon as the batch arrives, while the main
+    thread transforms the next batch (a file is written feature by feature, commune by commune, so a batch is
+    a compact area and holds nearly all of its features' neighbours; the relate test releases the GIL);
+  * pairs *across* batches are searched at the end, over one tree of every geometry, testing only the candidate
+    pairs whose two features came in different batches, while the database indexes the staging table.
+Every candidate pair (bounding boxes intersect) is tested exactly once, so the result does not depend on how the
+rows were batched.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import shapely
@@ -17,34 +25,70 @@ CHUNK = 250_000  # candidate pairs per vectorised call, to bound memory
 THREADS = 2
 GRID_MM = 0.001  # intersections snap-rounded at the millimetre, the precision coordinates are stored at
 
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # (sid_a, sid_b, overlap area in m²)
+
+
+def _no_pairs() -> Pairs:
+    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+
+
+def _concat(results: list[Pairs]) -> Pairs:
+    results = [r for r in results if len(r[0])]
+    return tuple(np.concatenate(parts) for parts in zip(*results)) if results else _no_pairs()
+
 
 class OverlapIndex:
     """The accepted geometries of a run, by staging id, and the search for overlapping pairs among them."""
 
-    def __init__(self, tolerance_m2: float):
+    def __init__(self, tolerance_m2: float, background: bool = True):
         self.tolerance_m2 = tolerance_m2
         self._sids: list[np.ndarray] = []
         self._geoms: list[np.ndarray] = []
+        # one worker: batches are searched in arrival order while the caller goes on with the next batch
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaps") if background else None
+        self._within: list[Future | Pairs] = []
 
     def add(self, sids: np.ndarray, geoms: np.ndarray) -> None:
         present = np.array([g is not None for g in geoms], dtype=bool)
-        self._sids.append(np.asarray(sids)[present])
-        self._geoms.append(np.asarray(geoms, dtype=object)[present])
+        sids, geoms = np.asarray(sids)[present], np.asarray(geoms, dtype=object)[present]
+        self._sids.append(sids)
+        self._geoms.append(geoms)
+        if self._worker is not None:
+            self._within.append(self._worker.submit(self._pairs_within, sids, geoms))
+        else:
+            self._within.append(self._pairs_within(sids, geoms))
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._sids)
 
-    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pairs(self) -> Pairs:
         """(sid_a, sid_b, overlap area in m²) for every pair overlapping by more than the tolerance."""
+        try:
+            within = [w.result() if isinstance(w, Future) else w for w in self._within]
+        finally:
+            self.close()
         if not self._sids:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+            return _no_pairs()
         sids = np.concatenate(self._sids)
         geoms = np.concatenate(self._geoms)
+        batch = np.repeat(np.arange(len(self._sids)), [len(s) for s in self._sids])
+        left, right = shapely.STRtree(geoms).query(geoms)
+        across = (left < right) & (batch[left] != batch[right])
+        return _concat(within + [self._test(sids, geoms, left[across], right[across], THREADS)])
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def _pairs_within(self, sids: np.ndarray, geoms: np.ndarray) -> Pairs:
         left, right = shapely.STRtree(geoms).query(geoms)
         keep = left < right
-        left, right = left[keep], right[keep]
+        return self._test(sids, geoms, left[keep], right[keep], threads=1)
 
-        def chunk(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _test(self, sids: np.ndarray, geoms: np.ndarray, left: np.ndarray, right: np.ndarray, threads: int) -> Pairs:
+        """The candidate pairs (positions into geoms) whose interiors overlap by more than the tolerance."""
+
+        def chunk(start: int) -> Pairs:
             a, b = left[start:start + CHUNK], right[start:start + CHUNK]
             hit = shapely.relate_pattern(geoms[a], geoms[b], INTERIORS_INTERSECT)
             a, b = a[hit], b[hit]
@@ -52,9 +96,9 @@ class OverlapIndex:
             big = area > self.tolerance_m2
             return sids[a[big]], sids[b[big]], area[big]
 
+        starts = range(0, len(left), CHUNK)
+        if threads == 1 or len(left) <= CHUNK:
+            return _concat([chunk(s) for s in starts])
         # shapely releases the GIL: two threads keep both cores busy when the database is idle
-        with ThreadPoolExecutor(max_workers=THREADS) as pool:
-            results = list(pool.map(chunk, range(0, len(left), CHUNK)))
-        if not results:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        return tuple(np.concatenate(parts) for parts in zip(*results))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return _concat(list(pool.map(chunk, starts)))

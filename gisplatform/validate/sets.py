@@ -58,7 +58,7 @@ class DuplicateNaturalKey(SetRule):
                    || d.source_file || ' row ' || d.source_row || ', loaded unchanged; correct the numbering at the '
                    || 'source' AS message
             FROM {ctx.staging} s JOIN {ctx.data} d ON {key_equal('s', 'd', key)}
-            WHERE d.retired_at IS NULL AND EXISTS (SELECT 1 FROM {ctx.seen} u WHERE u.source_hash = d.source_hash)"""
+            WHERE d.retired_at IS NULL AND NOT EXISTS (SELECT 1 FROM {ctx.unmatched} u WHERE u.fid = d.fid)"""
         statements = [record_sql(ctx.staging, self.failure_kind, self.name, within)]
         if ctx.others_loaded:
             statements.append(record_sql(ctx.staging, self.failure_kind, self.name, against_unchanged))
@@ -97,7 +97,7 @@ class Overlaps(SetRule):
         statements = [record_sql(ctx.staging, self.failure_kind, self.name, within)]
         if ctx.others_loaded:
             staying = "TRUE" if ctx.incremental else \
-                f"EXISTS (SELECT 1 FROM {ctx.seen} u WHERE u.source_hash = d.source_hash)"
+                f"NOT EXISTS (SELECT 1 FROM {ctx.unmatched} u WHERE u.fid = d.fid)"
             # drive from the staged rows (few on a re-run) and probe the loaded ones through their index
             against_loaded = f"""
                 WITH a AS MATERIALIZED (SELECT sid, geom FROM {ctx.staging} WHERE errors IS NULL)

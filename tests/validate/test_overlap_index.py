@@ -1,0 +1,40 @@
+"""The overlap pair search finds the same pairs however the rows arrive in batches (within and across)."""
+import numpy as np
+import shapely
+
+from gisplatform.validate.overlaps import OverlapIndex
+
+
+def _squares():
+    """A 20 x 20 grid of 10 m squares, every fifth one pushed 3 m east over its neighbour (30 m² overlap)."""
+    geoms = []
+    for i in range(400):
+        x, y = (i % 20) * 10.0, (i // 20) * 10.0
+        shift = 3.0 if i % 5 == 2 else 0.0
+        geoms.append(shapely.box(x + shift, y, x + shift + 10, y + 10))
+    geoms.append(shapely.box(51, 51, 52, 52))  # inside square 105: 1 m², not more than the 1 m² tolerance
+    return np.array(geoms, dtype=object)
+
+
+def _found(batches: list[slice], background: bool) -> set[tuple[int, int, float]]:
+    geoms = _squares()
+    sids = np.arange(len(geoms)) + 1000
+    index = OverlapIndex(tolerance_m2=1.0, background=background)
+    for part in batches:
+        index.add(sids[part], geoms[part])
+    a, b, area = index.pairs()
+    return {(min(x, y), max(x, y), round(z, 3)) for x, y, z in zip(a.tolist(), b.tolist(), area.tolist())}
+
+
+def test_pairs_do_not_depend_on_batching():
+    whole = _found([slice(None)], background=False)
+    assert len(whole) == 20 * 4  # per row, 4 pushed squares each overlap their east neighbour (a gap opens west)
+    for batches in ([slice(0, 137), slice(137, 290), slice(290, None)], [slice(i, i + 1) for i in range(401)]):
+        assert _found(batches, background=True) == whole
+        assert _found(batches, background=False) == whole
+
+
+def test_tolerance_and_areas():
+    pairs = _found([slice(None)], background=True)
+    assert all(area > 1.0 for _, _, area in pairs)
+    assert {area for _, _, area in pairs} == {30.0}
