@@ -227,7 +227,7 @@ def pygeoapi_app(config: dict) -> WSGIApp:
     from gisplatform.publish.transformers import cache_pygeoapi_transformers
 
     extend_conformance(config)
-    cache_pygeoapi_transformers()  # pygeoapi builds a pyproj transformer per bbox / CQL2 request: reuse them
+    cache_pygeoapi_transformers()  # pygeoapi builds pyproj CRSs and transformers per request: reuse them
     from pygeoapi.flask_app import APP  # reads PYGEOAPI_CONFIG / PYGEOAPI_OPENAPI at import
 
     logging.getLogger("pygeoapi.api").addFilter(_OneLineRequestErrors())
