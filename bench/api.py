@@ -71,7 +71,9 @@ SEED = 20251127
 WRK_TIMEOUT_S = 30
 
 SERVERS = ("ours", "stock", "tipg")
+LOGGED = "ours_logged"  # ours again, with gunicorn's access log on: only for the informative *_access_log rows
 LABEL = {"ours": "ours (gisplatform)", "stock": "pygeoapi 0.24 stock", "tipg": "tipg 1.6.1"}
+ACCESS_LOG_SUFFIX = "_access_log"
 
 # request type -> (title, unit notes); order = order of the table
 TYPES = {
@@ -88,6 +90,9 @@ TYPES = {
 EXTRA_TYPES = {  # ours only, informative (not part of the targets)
     "items_1000_offset": "ours: items limit 1000 paged by offset only (no `after` cursor)",
     "tile_z12_admin": "ours: admin_units tile, zoom 12 (a layer served at 12)",
+    # the three servers are timed without an access log; these show what ours pays for writing one
+    "item_by_id_access_log": "ours with gunicorn's access log on (its default): one item by id",
+    "landing_access_log": "ours with gunicorn's access log on (its default): landing page",
 }
 
 
@@ -333,6 +338,8 @@ def build_workload(sizes: dict[str, int]) -> dict[str, list[Request]]:
 
     # 7. landing page
     work["landing"] = [Request({"ours": "/ogc", "stock": "/", "tipg": "/"}, {"landing": True})]
+    for kind in ("item_by_id", "landing"):  # the same URLs for ours with its access log on
+        work[kind + ACCESS_LOG_SUFFIX] = [Request({LOGGED: r.paths["ours"]}, r.expect) for r in work[kind]]
     cur.connection.close()
     return work
 
@@ -392,20 +399,24 @@ class Server:
             self.proc.wait(timeout=10)
 
 
-def make_servers(workers: int, threads: int, tile_cache: bool = True) -> dict[str, Server]:
+def make_servers(workers: int, threads: int, tile_cache: bool = True, logged: bool = False) -> dict[str, Server]:
     ports = {}
     start = 18701
-    for name in SERVERS:
+    for name in (*SERVERS, LOGGED):
         ports[name] = free_port(start)
         start = ports[name] + 1
     api_db = f"postgresql://{API_ROLE}@127.0.0.1:5432/{DATABASE}"
     servers = {}
-    servers["ours"] = Server(
-        "ours", ports["ours"],
-        [str(VENV_BIN / "gisplatform"), "serve", "--host", "127.0.0.1", "--port", str(ports["ours"]),
-         "--workers", str(workers), "--threads", str(threads), "--out", str(OUT / "ours"),
-         "--tile-cache", str(OUT / "tile-cache") if tile_cache else "off"],
-        {"GISPLATFORM_DATABASE_URL": DB_URL}, "/ogc", OUT / "ours.log")
+    for name in ("ours", LOGGED) if logged else ("ours",):
+        # like the peers, ours runs without an access log (GISPLATFORM_ACCESS_LOG=""); LOGGED keeps gunicorn's
+        # default (every request to stdout, here its log file) for the informative *_access_log rows
+        servers[name] = Server(
+            name, ports[name],
+            [str(VENV_BIN / "gisplatform"), "serve", "--host", "127.0.0.1", "--port", str(ports[name]),
+             "--workers", str(workers), "--threads", str(threads), "--out", str(OUT / name),
+             "--tile-cache", str(OUT / "tile-cache") if tile_cache else "off"],
+            {"GISPLATFORM_DATABASE_URL": DB_URL, "GISPLATFORM_ACCESS_LOG": "-" if name == LOGGED else ""},
+            "/ogc", OUT / f"{name}.log")
     stock_env = {"PYGEOAPI_CONFIG": str(API_DIR / "pygeoapi-stock.yml"),
                  "PYGEOAPI_OPENAPI": str(OUT / "stock-openapi.yml"),
                  "PYGEOAPI_SERVER_URL": f"http://127.0.0.1:{ports['stock']}", "BENCH_DB_NAME": DATABASE}
@@ -544,6 +555,7 @@ def wait_quiet(own_groups: set[int], limit: float) -> None:
 # ---------------------------------------------------------------------------------------------- 5. checks
 def check_answer(kind: str, server: str, req: Request, status: int, headers: dict, body: bytes) -> str | None:
     """None if the answer is right, else what is wrong."""
+    kind = kind.removesuffix(ACCESS_LOG_SUFFIX)
     ctype = headers.get("content-type", "")
     if kind.startswith("tile"):
         if status == 204:
@@ -694,7 +706,7 @@ def load_phase(servers: dict[str, Server], work: dict[str, list[Request]], cells
     lists = OUT / "paths"
     lists.mkdir(parents=True, exist_ok=True)
     for round_no, kind in enumerate(kinds):
-        names = [n for n in SERVERS if (kind, n) in cells]
+        names = [n for n in (*SERVERS, LOGGED) if (kind, n) in cells]
         shift = round_no % len(names)
         for name in names[shift:] + names[:shift]:  # who goes first rotates
             cell = cells[(kind, name)]
@@ -840,7 +852,7 @@ def report(cells: dict, kinds: list[str], extra: list[str], db: dict, latency: d
         lines.append(f"| {TYPES[kind]} | {fmt_rps(o)} | {fmt_p95(o)} | {fmt_rps(s)} | {fmt_p95(s)} | {fmt_rps(t)} | "
                      f"{fmt_p95(t)} | {ratio_txt} | {verdict} |")
     for kind in extra:
-        o = cells.get((kind, "ours"))
+        o = cells.get((kind, "ours")) or cells.get((kind, LOGGED))
         lines.append(f"| {EXTRA_TYPES[kind]} | {fmt_rps(o)} | {fmt_p95(o)} | | | | | | (informative) |")
     z14 = cells.get(("tile_z14", "ours"))
     z14_p95 = z14.result["latency_us"]["p95"] / 1000 if z14 is not None and z14.result else None
@@ -923,10 +935,12 @@ NOTES = """Notes (what differs between the servers; see bench/README.md):
   tipg up to 10 000 features per tile, all 15 properties, no simplification; stock MVT-postgresql transforms
   with CRS strings (ST_Transform(geom, 'EPSG:3857'), ~10 ms per row on PostGIS 3.3) and puts every column of
   the view (incl. the EPSG:9215 `geom` as text) into the tile.
-- All three connect as `gisplatform_api` with jit=off and statement_timeout=30 s. Ours logs every request
-  (gunicorn access log), the peers do not. tipg runs with `TIPG_CATALOG_TTL=0` (no periodic catalogue refresh,
-  like the pygeoapi servers): with its default 300 s, requests arriving during a refresh each start another one
-  and the pile-up stalled one cell per 5 minutes in earlier runs.
+- All three connect as `gisplatform_api` with jit=off and statement_timeout=30 s, and none writes an access log
+  (ours: `GISPLATFORM_ACCESS_LOG=""`; in production ours logs every request): the rows "ours with gunicorn's
+  access log on" time a second instance of ours with it, to keep its cost visible. tipg runs with
+  `TIPG_CATALOG_TTL=0` (no periodic catalogue refresh, like the pygeoapi servers): with its default 300 s,
+  requests arriving during a refresh each start another one and the pile-up stalled one cell per 5 minutes in
+  earlier runs.
 """
 
 
@@ -969,7 +983,8 @@ def main() -> None:
         {k: [{"paths": r.paths, "expect": r.expect} for r in v] for k, v in work.items()}, indent=1, default=str))
 
     shutil.rmtree(OUT / "tile-cache", ignore_errors=True)  # every run starts with our tile cache empty
-    servers = make_servers(args.workers, args.server_threads, tile_cache=args.tile_cache == "on")
+    servers = make_servers(args.workers, args.server_threads, tile_cache=args.tile_cache == "on",
+                           logged=any(k.endswith(ACCESS_LOG_SUFFIX) for k in extra))
 
     def _stop(signum, frame):  # SIGTERM/SIGHUP: stop the servers on the way out, as Ctrl+C does
         raise KeyboardInterrupt(f"signal {signum}")
@@ -985,8 +1000,8 @@ def main() -> None:
         load_phase(servers, work, cells, kinds + extra, args)
         log("single-request latency (Nagle check) …")
         latency = {}
-        for name, server in servers.items():
-            latency[name] = sequential_latency(server.port, work["landing"][0].paths[name])
+        for name in SERVERS:
+            latency[name] = sequential_latency(servers[name].port, work["landing"][0].paths[name])
             log(f"{name}: {json.dumps({k: round(v, 2) for k, v in latency[name].items()})}")
         restarts = servers["ours"].log_path.read_text(errors="replace").count("Autorestarting worker")
         db["ours_restarts"] = restarts

@@ -7,13 +7,13 @@ rule, the severity, the two features' layers, public ids and natural keys, the o
 """
 from __future__ import annotations
 
-from copy import deepcopy
 from functools import cache
 
 from pygeoapi.provider.base import BaseProvider, ProviderConnectionError
 
 from gisplatform.layers import Field, Layer, Text
-from gisplatform.publish.features import CRS84, EPSG_URI, OUTPUT_EPSG, FeatureProvider, field_schema
+from gisplatform.publish.features import (CRS84, EPSG_URI, OUTPUT_EPSG, FeatureProvider,
+                                          copy_field_schema, field_schema)
 
 CONFLICTS = "conflicts"
 PROCESSES = {
@@ -61,6 +61,7 @@ def conflicts_layer() -> Layer:
         fields=fields, rules=())
 
 
+@cache
 def field_schemas() -> dict[str, dict]:
     return {f.name: field_schema(f) for f in conflicts_layer().fields}
 
@@ -77,11 +78,10 @@ class ConflictsProvider(FeatureProvider):
         self.id_field = "id"
         self.field_defs = {f.name: f for f in self.layer.fields
                            if not self.properties or f.name in self.properties}
-        self._fields = self.get_fields()
 
     def get_fields(self) -> dict:
         schemas = field_schemas()
-        return {name: deepcopy(schemas[name]) for name in self.field_defs}
+        return {name: copy_field_schema(schemas[name]) for name in self.field_defs}  # pygeoapi edits them
 
     def __repr__(self):
         return f"<ConflictsProvider> {CONFLICTS}"

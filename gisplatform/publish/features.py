@@ -69,11 +69,11 @@ import sys
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from copy import deepcopy
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from functools import cache, lru_cache
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -140,6 +140,22 @@ def _field_schemas(layer_name: str) -> dict[str, dict]:
     return {f.name: field_schema(f) for f in get_layer(layer_name).public_fields}
 
 
+@lru_cache(maxsize=256)
+def _public_fields(layer_name: str, properties: tuple[str, ...]) -> MappingProxyType:
+    """The public fields a provider serves (all, or those of its ``properties`` list), read-only: shared by the
+    providers of every request."""
+    fields = {f.name: f for f in get_layer(layer_name).public_fields if not properties or f.name in properties}
+    for name in fields:
+        if not _IDENT.match(name):  # layers.py already enforces it; identifiers go into SQL
+            raise ProviderConnectionError(f"bad field name {name!r}")
+    return MappingProxyType(fields)
+
+
+def copy_field_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of one field schema that shares nothing mutable (they hold scalars and lists of scalars only)."""
+    return {key: list(value) if isinstance(value, list) else value for key, value in schema.items()}
+
+
 def field_schema(f: Field) -> dict[str, Any]:
     """JSON-schema description of one field: type, bilingual title and description, domain, unit."""
     schema: dict[str, Any] = {"type": _JSON_TYPES[f.type], "title": f.title.vi, "x-title-en": f.title.en}
@@ -196,16 +212,28 @@ class FeatureProvider(BaseProvider):
             raise ProviderConnectionError(
                 f"storage_crs of {self.layer.name} must be EPSG:{self.storage_srid} (the api views' geom)")
         self.id_field = "id"
-        self.field_defs: dict[str, Field] = {f.name: f for f in self.layer.public_fields
-                                             if not self.properties or f.name in self.properties}
-        for name in self.field_defs:
-            if not _IDENT.match(name):  # layers.py already enforces it; identifiers go into SQL
-                raise ProviderConnectionError(f"bad field name {name!r}")
-        self._fields = self.get_fields()
+        self.field_defs = _public_fields(self.layer.name, tuple(self.properties or ()))
 
     def get_fields(self) -> dict:
         schemas = _field_schemas(self.layer.name)
-        return {name: deepcopy(schemas[name]) for name in self.field_defs}  # pygeoapi edits what it gets
+        return {name: copy_field_schema(schemas[name]) for name in self.field_defs}  # pygeoapi edits what it gets
+
+    @property
+    def _fields(self) -> dict:
+        """pygeoapi's ``p.fields`` / ``p._fields``: this provider's own copy of the schemas, made on first use.
+
+        pygeoapi makes a provider per request and reads the fields only for queryables, the schema, the OpenAPI
+        document and some parameter checks (one item, a CQL2 or bbox query never look), so the copy waits until
+        it is asked for; it is still per provider because pygeoapi edits what it gets (the schema endpoint pops
+        ``format`` and sets ``x-ogc-role``).
+        """
+        if self._field_copy is None:
+            self._field_copy = self.get_fields()
+        return self._field_copy
+
+    @_fields.setter
+    def _fields(self, value: dict) -> None:
+        self._field_copy = value or None  # BaseProvider.__init__ sets {}: "not made yet"
 
     # -------------------------------------------------------------------------------------- query
     def query(self, offset=0, limit=10, resulttype="results", bbox=[], datetime_=None, properties=[],

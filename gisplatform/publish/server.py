@@ -22,6 +22,10 @@ wrapped, and the classes appear exactly where pygeoapi would have put them had i
 (The config file cannot do it: pygeoapi has no setting for conformance classes.) The same hook withdraws
 Features Part 4, create/replace/delete, which pygeoapi claims although no collection is editable.
 
+Fixed pages: the landing page and /conformance depend only on the configuration and on what the request
+negotiates (format, language, encoding); :class:`ConfigPages` keeps pygeoapi's answers to them, keyed on exactly
+those inputs, instead of rebuilding them per request. Nothing that reads data is kept.
+
 Errors: pygeoapi answers bad requests with its own JSON exception (4xx), which is kept. A provider error
 pygeoapi does not catch becomes the JSON exception of its own status and user message; anything else
 unexpected (an exception, or a 5xx whose body might carry a connection string or SQL) is logged here with its
@@ -34,6 +38,8 @@ import logging
 import mimetypes
 import os
 import re
+import threading
+from collections import OrderedDict
 from http import HTTPStatus
 from pathlib import Path
 from typing import Callable, Iterable
@@ -227,7 +233,7 @@ def pygeoapi_app(config: dict) -> WSGIApp:
     from gisplatform.publish.transformers import cache_pygeoapi_transformers
 
     extend_conformance(config)
-    cache_pygeoapi_transformers()  # pygeoapi builds a pyproj transformer per bbox / CQL2 request: reuse them
+    cache_pygeoapi_transformers()  # pygeoapi builds pyproj CRSs and transformers per request: reuse them
     from pygeoapi.flask_app import APP  # reads PYGEOAPI_CONFIG / PYGEOAPI_OPENAPI at import
 
     logging.getLogger("pygeoapi.api").addFilter(_OneLineRequestErrors())
@@ -237,9 +243,77 @@ def pygeoapi_app(config: dict) -> WSGIApp:
     return APP
 
 
+class ConfigPages:
+    """Remember pygeoapi's answers for the pages that depend on nothing but the configuration and the request.
+
+    The landing page and /conformance are built by pygeoapi on every request, yet what they say is fixed once
+    the process has read its configuration (pygeoapi reads it once, at import; the conformance classes are
+    settled by :func:`extend_conformance` before that): they vary only with what the request negotiates. The
+    answer (status, headers, body) of a GET of one of ``paths`` is therefore kept, keyed on exactly those
+    inputs: the path and the whole query string (``f``, ``lang`` and anything else), the ``Accept``,
+    ``Accept-Language`` and ``Accept-Encoding`` headers, and the host, scheme and forwarding headers (pygeoapi
+    writes its links from ``server.url``, but a future version that used the request's host would still be
+    answered right). Only complete 200 answers are kept, at most ``size`` of them (least recently used go
+    first), so odd query strings cannot grow it. Data endpoints are never wrapped: their answers change with
+    the data.
+    """
+
+    KEY_ENVIRON = ("PATH_INFO", "QUERY_STRING", "HTTP_ACCEPT", "HTTP_ACCEPT_LANGUAGE", "HTTP_ACCEPT_ENCODING",
+                   "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME", "wsgi.url_scheme",
+                   "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_PORT",
+                   "HTTP_X_FORWARDED_PREFIX", "HTTP_FORWARDED")
+
+    def __init__(self, app: WSGIApp, paths: Iterable[str], size: int = 64):
+        self.app = app
+        self.paths = frozenset(paths)
+        self.size = size
+        self.answers: OrderedDict[tuple, tuple[str, list, bytes]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET" or (environ.get("PATH_INFO") or "") not in self.paths:
+            return self.app(environ, start_response)
+        key = tuple(environ.get(name) for name in self.KEY_ENVIRON)
+        with self.lock:
+            answer = self.answers.get(key)
+            if answer is not None:
+                self.answers.move_to_end(key)
+        if answer is None:
+            answer = self._answer(environ)
+            if answer[0].startswith("200"):
+                self._keep(key, answer)
+        status, headers, body = answer
+        start_response(status, list(headers))  # a copy: the Dispatcher rewrites the list it is given
+        return [body]
+
+    def _answer(self, environ) -> tuple[str, list, bytes]:
+        started: list = []
+        written: list[bytes] = []
+
+        def keep_start(status, headers, exc_info=None):
+            started[:] = [status, list(headers)]
+            return written.append
+
+        result = self.app(environ, keep_start)
+        try:
+            body = b"".join([*written, *result])
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return started[0], started[1], body
+
+    def _keep(self, key: tuple, answer: tuple) -> None:
+        with self.lock:
+            self.answers[key] = answer
+            self.answers.move_to_end(key)
+            while len(self.answers) > self.size:
+                self.answers.popitem(last=False)
+
+
 # --- the whole server ---------------------------------------------------------------------------------------
 
 
+CONFIG_PAGES = ("", "/", "/conformance")  # under /ogc: the landing page and the conformance declaration
 ITEMS_PATH = re.compile(r"^/ogc/collections/[^/]+/items(/[^/]+)?/?$")
 COVERAGE_PATH = re.compile(r"^/ogc/collections/[^/]+/coverage/?$")
 DROPPED_HEADERS = ("access-control-allow-origin", "x-powered-by")  # CORS set below; no software version
@@ -389,7 +463,7 @@ def create_app() -> WSGIApp:
             raise RuntimeError(f"{var} must name an existing file (run `gisplatform serve`, which writes both)")
     with open(os.environ["PYGEOAPI_CONFIG"], encoding="utf-8") as fh:
         config = yaml_load(fh)
-    api = pygeoapi_app(config)
+    api = ConfigPages(pygeoapi_app(config), CONFIG_PAGES)
     records = [name for name, r in (config.get("resources") or {}).items()
                if any(p.get("type") == "record" for p in r.get("providers", []))]
     limits = config["server"].get("limits")

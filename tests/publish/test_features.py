@@ -93,6 +93,22 @@ def test_provider_definition():
         feature_provider_definition(dataclasses.replace(layer, publish={"title_field": "user_name"}))
 
 
+def test_field_schemas_are_made_on_demand_and_never_shared():
+    """pygeoapi makes a provider per request and edits the fields it reads (the schema endpoint pops ``format``,
+    sets ``x-ogc-role``): each provider has its own copy, made only when pygeoapi asks for it."""
+    first, second = provider(), provider()
+    assert first._field_copy is None  # building a provider (every request) copies nothing
+    original = second.get_fields()
+    assert first.fields == original and first.fields is first._fields  # pygeoapi's two ways in: one copy
+    first.fields["parcel_no"]["x-ogc-role"] = "id"
+    first.fields["record_date"].pop("format")
+    domain = next(name for name, schema in first.fields.items() if "enum" in schema)
+    first.fields[domain]["enum"].append("not a code")
+    assert second.fields == original and provider().fields == original and first.get_fields() == original
+    assert features._field_schemas(LAYER)["parcel_no"] == original["parcel_no"]
+    assert set(provider(properties=["parcel_no", "area_m2"]).fields) == {"parcel_no", "area_m2"}
+
+
 @pytest.mark.parametrize("layer", list(load_layers()))
 def test_fields_are_exactly_the_public_ones(layer):
     definition_ = get_layer(layer)

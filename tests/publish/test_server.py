@@ -52,6 +52,26 @@ def test_landing_page_links(http, api):
     assert http.get(f"{api}/?f=html").headers["Content-Type"].startswith("text/html")
 
 
+def test_landing_page_and_conformance_follow_language_and_format_when_repeated(http, api):
+    """They are kept per process (ConfigPages): every variant must still get its own answer, every time."""
+    title = {"vi": "Dữ liệu không gian đất đai", "en": "Lạng Sơn land, mining"}
+    for _ in range(3):  # alternate, so a kept answer would show up under the wrong request
+        for lang in ("vi", "en"):
+            r = http.get(f"{api}/", params={"lang": lang})
+            assert r.json()["title"].startswith(title[lang]) and r.headers["Content-Language"].startswith(lang)
+            assert r.headers["Access-Control-Allow-Origin"] == "*" and "X-Powered-By" not in r.headers
+        by_header = http.get(f"{api}/", headers={"Accept-Language": "en-GB,en;q=0.9"})
+        assert by_header.json()["title"].startswith(title["en"])
+        assert http.get(f"{api}/").json()["title"].startswith(title["vi"])
+        html = http.get(f"{api}/", params={"f": "html", "lang": "en"})
+        assert html.headers["Content-Type"] == "text/html; charset=utf-8" and title["en"] in html.text
+        assert http.get(api, headers={"Accept": "text/html"}).headers["Content-Type"].startswith("text/html")
+        assert http.get(f"{api}/conformance").json()["conformsTo"]
+        assert http.get(f"{api}/conformance", params={"f": "html"}).headers["Content-Type"].startswith("text/html")
+    head = http.head(f"{api}/")
+    assert head.status_code == 200 and not head.content
+
+
 def test_conformance_declares_features_cql2_tiles_and_records(http, api):
     declared = set(http.get(f"{api}/conformance").json()["conformsTo"])
     expected = {
