@@ -196,6 +196,8 @@ def _etl_tables(metadata: sa.MetaData) -> None:
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), primary_key=True),
         *_row_reference(),
         sa.Column("raw_record", JSONB(), comment="the source row as read (may hold personal data: internal only)"),
+        sa.Column("source_hash", sa.BigInteger(),
+                  comment="hash of the source row as read (same seed as the layer's rows)"),
         schema=ETL_SCHEMA,
         comment="Quarantine: source rows rejected by a rule, with the reason",
     )

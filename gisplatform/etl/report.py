@@ -12,6 +12,7 @@ class FileReport:
     file: str
     rows: int = 0
     skipped_unchanged: int = 0
+    rejected_unchanged: int = 0  # rejected again for the same reasons as in the last run, without re-checking
     plan: dict = field(default_factory=dict)
     note: str | None = None
 

@@ -136,12 +136,24 @@ def source_files(job: Job) -> list[SourceFile]:
     return [SourceFile(p, _display(p), _sha256(p), p.stat().st_size) for p in paths + related]
 
 
-def _fingerprint(layer: Layer, job: Job) -> bytes:
-    """Seed of the source hash: any change to the layer definition, job options or code skips nothing."""
+def _fingerprint(layer: Layer, job: Job, boundaries: str = "") -> bytes:
+    """Seed of the source hash: any change to the layer definition, code tables, job options, code version or
+    the commune boundaries the row rules place features in skips nothing (every row is checked again)."""
     definition = layer.path.read_text(encoding="utf-8") if layer.path else layer.name
     codes = "".join(p.read_text(encoding="utf-8") for p in sorted(settings().codes_dir.glob("*.csv")))
     return seed_of(definition, codes, json.dumps(job.describe_options(), sort_keys=True, default=str),
-                   gisplatform.__version__)
+                   gisplatform.__version__, boundaries)
+
+
+def _boundaries_version(connection, layer: Layer) -> str:
+    """Which commune boundaries the row rules see: the admin-units run that last changed them."""
+    import sqlalchemy as sa
+
+    if layer.name == "admin_units":
+        return ""
+    return str(connection.execute(sa.text(
+        "SELECT max(run_id) FROM etl.runs WHERE layer = 'admin_units' AND status = 'succeeded' "
+        "AND (inserted + updated + retired) > 0")).scalar())
 
 
 def _rule_context(connection, layer: Layer, job: Job) -> RuleContext:
@@ -176,6 +188,38 @@ def _live_features(cursor, layer: Layer) -> tuple[np.ndarray, np.ndarray, np.nda
     return hashes[order], fids[order], null_fids
 
 
+def _reusable_rejects(cursor, job: Job, layer: Layer, set_rules) -> tuple[int | None, np.ndarray, np.ndarray]:
+    """The rows the job's last successful run rejected for themselves alone: (that run, their source hashes
+    sorted, their natural keys as text). A row rejected (also) by a set rule, e.g. a duplicate key, depends on
+    other rows and is checked again; so is every row when the seed (layer, codes, options, version) changed,
+    since its source hash then differs."""
+    cursor.execute("SELECT max(run_id) FROM etl.runs WHERE job = $1 AND layer = $2 AND status = 'succeeded'",
+                   (job.name, layer.name))
+    previous = cursor.fetchone()[0]
+    if previous is None:
+        return None, np.zeros(0, np.int64), np.zeros(0, dtype=object)
+    set_rule_names = "{" + ",".join(r.name for r in set_rules) + "}"
+    cursor.execute("SELECT source_hash, min(natural_key) FROM etl.rejects WHERE run_id = $1 AND source_hash IS NOT NULL "
+                   "GROUP BY source_hash HAVING bool_and(rule <> ALL($2::text[])) ORDER BY source_hash",
+                   (previous, set_rule_names))
+    table = cursor.fetch_arrow_table()
+    return (previous, table.column(0).to_numpy().astype(np.int64),
+            np.asarray(table.column(1).to_pylist(), dtype=object))
+
+
+def _first_matches(known: np.ndarray, used: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose hash is in ``known`` (sorted) and not yet matched; a repeat within the batch does not match.
+    Returns the mask and the matched positions in ``known``, which are marked used."""
+    if not len(known):
+        return np.zeros(len(hashes), dtype=bool), np.zeros(0, dtype=np.int64)
+    position = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
+    first = np.zeros(len(hashes), dtype=bool)
+    first[np.unique(hashes, return_index=True)[1]] = True
+    match = (known[position] == hashes) & first & ~used[position]
+    used[position[match]] = True
+    return match, position[match]
+
+
 class _Run:
     """The state of one run while it streams files into staging."""
 
@@ -189,25 +233,43 @@ class _Run:
         # live features by source hash (sorted), and those loaded without one, which no source row can match
         self.known, self.known_fids, self.hashless_fids = _live_features(cursor, layer)
         self.known_used = np.zeros(len(self.known), dtype=bool)  # known hashes already matched by a source row
+        # rows the last run rejected for themselves alone: if they come again unchanged, so do their reasons
+        self.previous_run, self.rejected_known, self.rejected_keys = _reusable_rejects(cursor, job, layer,
+                                                                                       self.set_rules)
+        self.rejected_used = np.zeros(len(self.rejected_known), dtype=bool)
+        self.again: list[tuple[np.ndarray, str, np.ndarray, np.ndarray]] = []  # (hashes, file, rows, keys)
         self.staging = Staging(cursor, layer, report.run_id).create()
         self.extra_rejects = 0
         self.stager = None  # a DaskStager when the per-row work runs on a Dask cluster
 
     def _skippable(self, hashes: np.ndarray) -> np.ndarray:
         """Rows identical to a stored live row; repeats of a row already skipped are processed (duplicates)."""
-        if not len(self.known):
-            return np.zeros(len(hashes), dtype=bool)
-        position = np.minimum(np.searchsorted(self.known, hashes), len(self.known) - 1)
-        known = self.known[position] == hashes
-        first = np.zeros(len(hashes), dtype=bool)
-        first[np.unique(hashes, return_index=True)[1]] = True
-        skip = known & first & ~self.known_used[position]
-        self.known_used[position[skip]] = True
-        return skip
+        return _first_matches(self.known, self.known_used, hashes)[0]
+
+    def _rejected_again(self, hashes: np.ndarray, rows: np.ndarray, display: str, skip: np.ndarray) -> np.ndarray:
+        """Rows (not skipped) identical to a row the last run rejected for itself alone: rejected again, for the
+        same reasons, without being checked or staged (their reasons are copied in :meth:`merge_staged`)."""
+        again = np.zeros(len(hashes), dtype=bool)
+        candidates = np.flatnonzero(~skip)
+        matched, position = _first_matches(self.rejected_known, self.rejected_used, hashes[candidates])
+        again[candidates[matched]] = True
+        if again.any():
+            self.again.append((hashes[again], np.full(int(again.sum()), display, dtype=object), rows[again],
+                               self.rejected_keys[position]))
+        return again
 
     def unmatched_fids(self) -> np.ndarray:
         """Live features no source row matched unchanged (see Staging.append_unmatched)."""
         return np.concatenate([self.known_fids[~self.known_used], self.hashless_fids]).astype(np.int64)
+
+    def _stage_rejected_again(self) -> int:
+        """Record the rows rejected again unchanged (for the key checks and retirement), copy their reasons."""
+        if not self.again:
+            return 0
+        hashes, files, rows, keys = (np.concatenate(parts) for parts in zip(*self.again))
+        self.staging.append_again(hashes, files.tolist(), rows, keys)
+        self.cursor.execute(merge.rejected_again_sql(self.staging, self.layer, self.previous_run))
+        return len(hashes)
 
     def load_file(self, source: SourceFile) -> None:
         options, note = self.job.options_for(source.path)
@@ -234,11 +296,14 @@ class _Run:
     def _load_batch(self, batch, plan, file_report: FileReport) -> None:
         hashes = pipeline.source_hashes(batch, self.seed)
         skip = self._skippable(hashes)
+        again = self._rejected_again(hashes, batch.row_numbers, plan.display, skip)
         file_report.rows += len(batch)
         file_report.skipped_unchanged += int(skip.sum())
+        file_report.rejected_unchanged += int(again.sum())
         self.report.read += len(batch)
-        if skip.any():
-            batch, hashes = pipeline.subset(batch, ~skip), hashes[~skip]
+        if skip.any() or again.any():
+            keep = ~(skip | again)
+            batch, hashes = pipeline.subset(batch, keep), hashes[keep]
         if not len(batch):
             return
         if self.stager is not None:  # transform, validate and COPY on the cluster; same staging ids
@@ -270,6 +335,7 @@ class _Run:
         if self.stager is not None:
             self.stager.finish()
         self.staging.append_unmatched(self.unmatched_fids())
+        rejected_again = self._stage_rejected_again()
         if self.progress:
             self.progress("checking and merging", 0, None)
         ctx = merge.set_context(self.cursor, self.staging, self.layer, self.job.full_snapshot)
@@ -286,7 +352,7 @@ class _Run:
         skipped = sum(f.skipped_unchanged for f in self.report.files)
         r = self.report
         r.inserted, r.updated, r.retired = counts.inserted, counts.updated, counts.retired
-        r.rejected = counts.rejected + self.extra_rejects
+        r.rejected = counts.rejected + self.extra_rejects + rejected_again
         r.unchanged = counts.unchanged + skipped
         self.staging.drop()
 
@@ -398,7 +464,7 @@ def _execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport,
              progress: Progress | None, cancel: Cancel | None = None, dask: dict | None = None) -> None:
     with engine().connect() as sa_connection:
         ctx = _rule_context(sa_connection, layer, job)
-    seed = _fingerprint(layer, job)
+        seed = _fingerprint(layer, job, _boundaries_version(sa_connection, layer))
     after_close: list[Callable[[], None]] = []  # clean-ups that must wait for the transaction to end
     try:
         with closing(adbc.connect(libpq_dsn(), autocommit=False)) as connection, \
@@ -415,6 +481,10 @@ def _in_transaction(job: Job, layer: Layer, files: list[SourceFile], report: Run
                     seed: bytes, connection, cursor, after_close: list) -> None:
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute("SET LOCAL jit = off")  # compiling the merge's large plans cost seconds, running them less
+    # The staged rows of a re-run are few against the layer; at the default random_page_cost (4, for spinning
+    # disks) the planner hashes the whole layer three times (≈ 2 s per million features) instead of probing its
+    # indexes a few thousand times. 1.1 is the usual setting for SSDs and for tables that sit in memory.
+    cursor.execute("SET LOCAL random_page_cost = 1.1")
     if cancel:
         cursor.execute("SELECT pg_backend_pid()")
         cancel.attach(cursor.fetchone()[0])
@@ -429,7 +499,8 @@ def _in_transaction(job: Job, layer: Layer, files: list[SourceFile], report: Run
 def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
                         progress: Progress | None, cancel: Cancel | None, ctx: RuleContext, seed: bytes, connection,
                         cursor, dask: dict | None = None, after_close: list | None = None) -> None:
-    run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress, cancel)
+    with report.phase("start"):  # what the layer holds now: live features' hashes, last run's rejects
+        run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress, cancel)
     try:
         if dask is not None:
             from gisplatform.schedule.executor.dask_executor import DaskStager
@@ -447,13 +518,14 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
             run.staging.close()
             if run.overlaps is not None:
                 run.overlaps.close()
-    _findings(cursor, report.run_id, report)
-    report.status = "succeeded"
-    if not report.balanced:
-        raise RuntimeError(f"row accounting does not balance: read {report.read} ≠ inserted {report.inserted} + "
-                           f"updated {report.updated} + unchanged {report.unchanged} + rejected {report.rejected}")
-    cursor.execute(f"SELECT count(*) FROM {layer.qualified_table} WHERE retired_at IS NULL")
-    report.features = cursor.fetchone()[0]
+    with report.phase("report"):
+        _findings(cursor, report.run_id, report)
+        report.status = "succeeded"
+        if not report.balanced:
+            raise RuntimeError(f"row accounting does not balance: read {report.read} ≠ inserted {report.inserted} "
+                               f"+ updated {report.updated} + unchanged {report.unchanged} + rejected {report.rejected}")
+        cursor.execute(f"SELECT count(*) FROM {layer.qualified_table} WHERE retired_at IS NULL")
+        report.features = cursor.fetchone()[0]
     cursor.execute(finish_sql(report.run_id), (report.read, report.inserted, report.updated, report.unchanged,
                                               report.rejected, report.retired, report.repaired, report.warnings,
                                               json.dumps(report.as_json(), ensure_ascii=False, default=str),

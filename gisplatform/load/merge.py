@@ -72,13 +72,31 @@ def quarantine_sql(staging: Staging, layer: Layer) -> str:
     # the row rules, so their staged values, with the geometry as WKT, are the record.
     staged = ", ".join(f"'{f.name}', s.{quote(f.name)}" for f in layer.fields)
     return f"""
-        INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, field, message, raw_record)
+        INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, field, message, raw_record,
+                                 source_hash)
         SELECT {staging.run_id}, '{layer.name}', s.src_file, s.src_row, {key_text('s', layer.natural_key)},
                e->>'rule', e->>'field', e->>'message',
                coalesce(s.raw_record::jsonb, jsonb_build_object({staged})
-                        || jsonb_build_object('geometry', ST_AsText(s.geom, 3), 'record', 'as staged'))
+                        || jsonb_build_object('geometry', ST_AsText(s.geom, 3), 'record', 'as staged')),
+               s.source_hash
         FROM {staging.table} s, jsonb_array_elements(s.errors::jsonb) e
         WHERE s.errors IS NOT NULL"""
+
+
+def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int) -> str:
+    """Copy the previous run's reasons for the rows it rejected that came again unchanged (the ``again`` table),
+    under this run, with the file and row they now have. DISTINCT ON: two identical rows rejected last time
+    left their reasons twice; a row takes them once."""
+    return f"""
+        INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, field, message, raw_record,
+                                 source_hash)
+        SELECT {staging.run_id}, '{layer.name}', a.src_file, a.src_row, r.natural_key, r.rule, r.field, r.message,
+               r.raw_record, r.source_hash
+        FROM {staging.again_table} a JOIN (
+            SELECT DISTINCT ON (source_hash, rule, field, message) * FROM etl.rejects
+            WHERE run_id = {int(previous_run)} AND source_hash IS NOT NULL
+            ORDER BY source_hash, rule, field, message, id) r ON r.source_hash = a.source_hash
+        ORDER BY a.src_file, a.src_row, r.id"""
 
 
 def upsert_sql(staging: Staging, layer: Layer) -> str:
@@ -146,6 +164,7 @@ def retire_sql(staging: Staging, layer: Layer) -> str:
             FROM {staging.unmatched_table} u
             WHERE d.fid = u.fid AND d.retired_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM {staging.table} s WHERE {key_equal('s', 'd', key)})
+              AND NOT EXISTS (SELECT 1 FROM {staging.again_table} a WHERE a.natural_key = {key_text('d', key)})
             RETURNING 1)
         SELECT count(*) FROM gone"""
 
@@ -179,6 +198,7 @@ def _upsert(cursor, staging: Staging, layer: Layer) -> tuple[tuple, bool]:
 def set_context(cursor, staging: Staging, layer: Layer, full_snapshot: bool) -> SetContext:
     cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {layer.qualified_table} WHERE retired_at IS NULL)")
     return SetContext(staging=staging.table, unmatched=staging.unmatched_table, pairs=staging.pairs_table,
+                      again=staging.again_table,
                       data=layer.qualified_table, incremental=not full_snapshot, others_loaded=cursor.fetchone()[0])
 
 

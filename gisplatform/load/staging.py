@@ -37,6 +37,7 @@ class Staging:
         self.table = f"staging.{self.name}"
         self.unmatched_table = f"staging.run_{run_id}_unmatched"
         self.pairs_table = f"staging.run_{run_id}_pairs"
+        self.again_table = f"staging.run_{run_id}_again"
         self.rows = 0
 
     def create(self) -> "Staging":
@@ -48,6 +49,8 @@ class Staging:
         )
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.unmatched_table} (fid bigint)")
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.pairs_table} (a_sid bigint, b_sid bigint, area float8)")
+        self.cursor.execute(f"CREATE UNLOGGED TABLE {self.again_table} (source_hash bigint, src_file text, "
+                            "src_row integer, natural_key text)")
         return self
 
     def append(self, batch: LayerBatch) -> np.ndarray:
@@ -80,6 +83,13 @@ class Staging:
         self._ingest(self.pairs_table, {"a_sid": pa.array(a, pa.int64()), "b_sid": pa.array(b, pa.int64()),
                                         "area": pa.array(area, pa.float64())})
 
+    def append_again(self, hashes: np.ndarray, files: list[str], rows: np.ndarray, keys: np.ndarray) -> None:
+        """Rows rejected by the previous run and unchanged since: not staged, their reasons are copied."""
+        self._ingest(self.again_table, {"source_hash": pa.array(hashes, pa.int64()),
+                                        "src_file": pa.array(files, pa.string()),
+                                        "src_row": pa.array(np.asarray(rows, dtype=np.int32)),
+                                        "natural_key": pa.array(keys, pa.string(), from_pandas=True)})
+
     def _ingest(self, qualified: str, columns: dict) -> None:
         self.wait()
         table = pa.table(columns)
@@ -106,10 +116,12 @@ class Staging:
         self.cursor.execute(f"CREATE INDEX ON {self.unmatched_table} (fid)")
         self.cursor.execute(f"ANALYZE {self.table}")
         self.cursor.execute(f"ANALYZE {self.unmatched_table}")
+        self.cursor.execute(f"ANALYZE {self.again_table}")
 
     def drop(self) -> None:
         self.wait()
-        self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}, {self.unmatched_table}, {self.pairs_table}")
+        self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}, {self.unmatched_table}, {self.pairs_table}, "
+                            f"{self.again_table}")
 
 
 def _arrow_column(values: np.ndarray, ftype: str) -> pa.Array:

@@ -60,6 +60,7 @@ class SetContext:
     staging: str  # staged rows (accepted and rejected)
     unmatched: str  # fids of live features no source row matched unchanged (all others are in the source as stored)
     pairs: str  # overlapping pairs found in Python (a_sid, b_sid, area)
+    again: str  # rows rejected again unchanged, not staged (source_hash, src_file, src_row, natural_key text)
     data: str  # the layer's table
     incremental: bool  # mode: rows missing from the source stay
     others_loaded: bool  # the layer had live rows before this run

@@ -59,7 +59,16 @@ class DuplicateNaturalKey(SetRule):
                    || 'source' AS message
             FROM {ctx.staging} s JOIN {ctx.data} d ON {key_equal('s', 'd', key)}
             WHERE d.retired_at IS NULL AND NOT EXISTS (SELECT 1 FROM {ctx.unmatched} u WHERE u.fid = d.fid)"""
-        statements = [record_sql(ctx.staging, self.failure_kind, self.name, within)]
+        # a row rejected again unchanged is not staged, but it is in the source: a row with its key duplicates it
+        against_rejected = f"""
+            SELECT s.sid, 'duplicate natural key (' || {key_text('s', key)} || '): same key as '
+                   || string_agg(a.src_file || ' row ' || a.src_row, ', ' ORDER BY a.src_file, a.src_row)
+                   || ', rejected (unchanged since the last run); correct the numbering at the source' AS message
+            FROM {ctx.staging} s JOIN {ctx.again} a ON a.natural_key = {key_text('s', key)}
+            WHERE {" AND ".join(f"s.{quote(k)} IS NOT NULL" for k in key)}
+            GROUP BY s.sid, {', '.join(f's.{quote(k)}' for k in key)}"""
+        statements = [record_sql(ctx.staging, self.failure_kind, self.name, within),
+                      record_sql(ctx.staging, self.failure_kind, self.name, against_rejected)]
         if ctx.others_loaded:
             statements.append(record_sql(ctx.staging, self.failure_kind, self.name, against_unchanged))
         return statements

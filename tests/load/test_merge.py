@@ -123,3 +123,67 @@ def test_run_log_records_counts_checksum_and_status(db, tmp_path):
         db, "SELECT status, read, inserted, source_checksum, sources FROM etl.runs WHERE run_id = :r", r=report.run_id)
     assert (status, read, inserted) == ("succeeded", 3, 3)
     assert len(checksum) == 64 and len(sources[0]["sha256"]) == 64
+
+
+def _reasons(db, run_id):
+    return rows(db, "SELECT file, row_number, natural_key, rule, field, message, raw_record::text FROM etl.rejects "
+                    "WHERE run_id = :r ORDER BY row_number, rule", r=run_id)
+
+
+def test_a_row_rejected_again_unchanged_keeps_its_reasons_without_being_checked_again(db, tmp_path):
+    source = parcels(4)
+    source[1] = parcel(1, MDSD="XYZ")
+    source[3] = parcel(3, SOTHUA=None)  # no parcel number: required
+    first = load(write_parcels(tmp_path / "a.gpkg", source))
+    source.insert(0, parcel(7))  # every row moves down one: the copied reasons name the rows where they are now
+    second = load(write_parcels(tmp_path / "b.gpkg", source))
+    assert (second.read, second.inserted, second.unchanged, second.rejected) == (5, 1, 2, 2) and second.balanced
+    assert second.files[0].rejected_unchanged == 2 and second.files[0].skipped_unchanged == 2
+    before, after = _reasons(db, first.run_id), _reasons(db, second.run_id)
+    assert [(r[1] + 1, *r[2:]) for r in before] == [r[1:] for r in after]
+    assert all(r[0].endswith("b.gpkg") for r in after)
+    assert second.findings[("error", "codes_valid_at_date")] == 1
+
+
+def test_a_row_rejected_again_unchanged_still_keeps_its_loaded_key_from_retirement(db, tmp_path):
+    load(write_parcels(tmp_path / "a.gpkg", parcels(2)))
+    source = parcels(2)
+    source[1] = parcel(1, MDSD="XYZ")
+    load(write_parcels(tmp_path / "b.gpkg", source))
+    third = load(write_parcels(tmp_path / "c.gpkg", source))
+    assert (third.rejected, third.retired, third.files[0].rejected_unchanged) == (1, 0, 1)
+    assert rows(db, "SELECT land_use_codes, retired_at FROM data.cadastral_parcels WHERE parcel_no = '2'") == [
+        ("ONT+CLN", None)]
+
+
+def test_a_new_row_with_the_key_of_a_row_rejected_again_is_a_duplicate(db, tmp_path):
+    source = parcels(2)
+    source[1] = parcel(1, MDSD="XYZ")
+    load(write_parcels(tmp_path / "a.gpkg", source))
+    report = load(write_parcels(tmp_path / "b.gpkg", source + [parcel(5, SOTHUA="2")]))
+    assert (report.unchanged, report.rejected, report.inserted) == (1, 2, 0)
+    messages = [r[0] for r in rows(db, "SELECT message FROM etl.rejects WHERE run_id = :r AND row_number = 3",
+                                   r=report.run_id)]
+    assert len(messages) == 1 and "duplicate natural key" in messages[0] and "row 2" in messages[0]
+
+
+def test_rows_rejected_as_duplicates_are_checked_again(db, tmp_path):
+    """A duplicate depends on other rows: fix the other copy and the row must load."""
+    source = parcels(2) + [parcel(5, SOTHUA="1")]
+    first = load(write_parcels(tmp_path / "a.gpkg", source))
+    assert first.rejected == 2
+    second = load(write_parcels(tmp_path / "b.gpkg", source[:2] + [parcel(5, SOTHUA="9")]))
+    assert second.files[0].rejected_unchanged == 0
+    assert (second.rejected, second.inserted, second.unchanged) == (0, 2, 1)
+
+
+def test_new_commune_boundaries_make_every_row_checked_again(db, tmp_path):
+    """Row rules place features in the communes: once the boundaries change, nothing is taken as unchanged."""
+    path = write_parcels(tmp_path / "p.gpkg", parcels(3))
+    load(path)
+    assert load(path).files[0].skipped_unchanged == 3
+    with db.begin() as connection:  # as an admin-units run that changed a boundary leaves the run log
+        connection.execute(sa.text("INSERT INTO etl.runs (job, layer, mode, status, updated, finished_at) "
+                                   "VALUES ('admin_units', 'admin_units', 'full', 'succeeded', 1, now())"))
+    report = load(path)
+    assert report.files[0].skipped_unchanged == 0 and report.unchanged == 3 and report.updated == 0
