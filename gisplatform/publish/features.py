@@ -62,6 +62,7 @@ own SQL provider.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -77,6 +78,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
+import psycopg2
 import pyproj
 import sqlalchemy as sa
 from pygeoapi.provider.base import (
@@ -353,11 +355,11 @@ class FeatureProvider(BaseProvider):
                                  bool(getattr(crs_transform_spec, "always_xy", False)))
         feature = _feature_sql(list(self.field_defs), geometry[1], False)
         sql = (f"SELECT json_build_object('feature', {feature}, "
-               f"'prev', (SELECT max(\"id\") FROM {source} WHERE \"id\" < :fid), "
-               f"'next', (SELECT min(\"id\") FROM {source} WHERE \"id\" > :fid))::text "
-               f"FROM {source} WHERE \"id\" = :fid")
+               f"'prev', (SELECT max(\"id\") FROM {source} WHERE \"id\" < $1), "
+               f"'next', (SELECT min(\"id\") FROM {source} WHERE \"id\" > $1))::text "
+               f"FROM {source} WHERE \"id\" = $1")
         with self._connection() as connection:
-            text = self._scalar(connection, sql, {"fid": fid})
+            text = self._prepared_scalar(connection, sql, "bigint", fid)
         if text is None:
             raise ProviderItemNotFoundError(user_msg=f"no feature {fid} in {self.layer.name}")
         result = json.loads(text)
@@ -489,6 +491,26 @@ class FeatureProvider(BaseProvider):
             return connection.execute(sa.text(sql), params).scalar()
         except sa.exc.DBAPIError as exc:
             raise self._database_error(exc) from exc
+
+    def _prepared_scalar(self, connection, sql: str, argument_type: str, argument: Any) -> Any:
+        """Run ``sql`` (one ``$1`` argument) as a statement prepared once per database connection.
+
+        For one item by id the database spent more time parsing and planning (a view of many columns and two
+        sub-queries) than running the three index lookups; a prepared statement is planned once per connection
+        and its generic plan reused. The statement lives in the database session, which the pool keeps across
+        requests (it is never reset with DISCARD ALL; a pooler in transaction mode would need this off)."""
+        name = "gp_" + hashlib.blake2b(f"{argument_type}:{sql}".encode(), digest_size=8).hexdigest()
+        prepared = connection.connection.info.setdefault("gisplatform_prepared", set())
+        try:
+            with connection.connection.dbapi_connection.cursor() as cursor:
+                if name not in prepared:
+                    cursor.execute(f"PREPARE {name} ({argument_type}) AS {sql}")
+                    prepared.add(name)
+                cursor.execute(f"EXECUTE {name} (%s)", (argument,))
+                row = cursor.fetchone()
+        except psycopg2.Error as exc:
+            raise self._database_error(sa.exc.DBAPIError.instance(sql, (argument,), exc, psycopg2.Error)) from exc
+        return row[0] if row else None
 
     def _count(self, connection, source: str, filter_sql: str, params: dict, quick: bool) -> int | None:
         """count(*) of the filter; with quick, only when the planner expects at most COUNT_ESTIMATE_LIMIT rows

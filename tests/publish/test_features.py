@@ -270,6 +270,20 @@ def test_get_in_every_crs(stored):
     assert np.array_equal(lat_first[:, ::-1], lon_first)
 
 
+def test_one_item_is_read_through_a_statement_prepared_once_per_connection(stored):
+    ids = sorted(stored)[:3]
+    before = [provider().get(fid) for fid in ids]
+    with connection.api_engine().connect() as conn:  # the pool's connection: what the provider left there
+        prepared = conn.execute(sa.text(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'gp_%'")).scalar()
+    assert prepared >= 1
+    again = [provider().get(str(fid)) for fid in ids]  # same statement, same answers
+    assert again == before and [f["id"] for f in again] == ids
+    assert before[1]["prev"] == ids[0] and before[1]["next"] == ids[2]
+    with pytest.raises(ProviderItemNotFoundError):
+        provider().get(2**62)
+
+
 # --- filters, sorting, selection ---------------------------------------------------------------------------
 def test_property_filters_are_typed(engine):
     p = provider()
