@@ -199,7 +199,8 @@ def _reusable_rejects(cursor, job: Job, layer: Layer, set_rules) -> tuple[int | 
     if previous is None:
         return None, np.zeros(0, np.int64), np.zeros(0, dtype=object)
     set_rule_names = "{" + ",".join(r.name for r in set_rules) + "}"
-    cursor.execute("SELECT source_hash, min(natural_key) FROM etl.rejects WHERE run_id = $1 AND source_hash IS NOT NULL "
+    cursor.execute("SELECT source_hash, min(natural_key) FROM etl.rejects "
+                   "WHERE run_id = $1 AND source_hash IS NOT NULL "
                    "GROUP BY source_hash HAVING bool_and(rule <> ALL($2::text[])) ORDER BY source_hash",
                    (previous, set_rule_names))
     table = cursor.fetch_arrow_table()
@@ -522,8 +523,9 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
         _findings(cursor, report.run_id, report)
         report.status = "succeeded"
         if not report.balanced:
-            raise RuntimeError(f"row accounting does not balance: read {report.read} ≠ inserted {report.inserted} "
-                               f"+ updated {report.updated} + unchanged {report.unchanged} + rejected {report.rejected}")
+            raise RuntimeError(f"row accounting does not balance: read {report.read} ≠ inserted "
+                               f"{report.inserted} + updated {report.updated} + unchanged {report.unchanged} "
+                               f"+ rejected {report.rejected}")
         cursor.execute(f"SELECT count(*) FROM {layer.qualified_table} WHERE retired_at IS NULL")
         report.features = cursor.fetchone()[0]
     cursor.execute(finish_sql(report.run_id), (report.read, report.inserted, report.updated, report.unchanged,

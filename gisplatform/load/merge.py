@@ -178,9 +178,11 @@ def _spatial_indexes(cursor, layer: Layer) -> list[tuple[str, str]]:
 
 
 def _upsert(cursor, staging: Staging, layer: Layer) -> tuple[tuple, bool]:
-    """Run the upsert; returns its counts and whether the table was empty before (a first load). Into an (almost) empty table, spatial indexes are dropped and rebuilt once afterwards:
-    a GiST built in one pass is several times faster than maintained row by row. Only then, because dropping
-    an index locks readers out until the run commits, which matters little while a layer is being created."""
+    """Run the upsert; returns its counts and whether the table was empty before (a first load).
+
+    Into an (almost) empty table, spatial indexes are dropped and rebuilt once afterwards: a GiST built in one
+    pass is several times faster than maintained row by row. Only then, because dropping an index locks readers
+    out until the run commits, which matters little while a layer is being created."""
     cursor.execute(f"SELECT count(*) FILTER (WHERE retired_at IS NULL), count(*) FROM {layer.qualified_table}")
     live, stored = cursor.fetchone()
     rebuild = _spatial_indexes(cursor, layer) if live < BULK_EMPTY_FRACTION * staging.rows else []

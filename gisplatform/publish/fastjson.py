@@ -50,7 +50,7 @@ def install() -> int:
     import pygeoapi.util as util
 
     original = getattr(util.to_json, "__wrapped__", util.to_json)
-    fast = util.to_json if hasattr(util.to_json, "__wrapped__") else make_to_json(original, util.json_serial)
+    fast = make_to_json(original, util.json_serial)
     replaced = 0
     for name, module in list(sys.modules.items()):
         if (name == "pygeoapi" or name.startswith("pygeoapi.")) and getattr(module, "to_json", None) is original:

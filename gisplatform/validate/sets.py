@@ -43,20 +43,22 @@ class DuplicateNaturalKey(SetRule):
     def statements(self, ctx: SetContext) -> list[str]:
         key = self.layer.natural_key
         cols = ", ".join(quote(k) for k in key)
-        not_null = " AND ".join(f"{quote(k)} IS NOT NULL" for k in key)
+        staged_key = ", ".join(f"s.{quote(k)}" for k in key)
+        staged_key_complete = " AND ".join(f"s.{quote(k)} IS NOT NULL" for k in key)
         within = f"""
-            WITH dup AS (SELECT {cols} FROM {ctx.staging} WHERE {not_null} GROUP BY {cols} HAVING count(*) > 1)
+            WITH dup AS (SELECT {cols} FROM {ctx.staging} s WHERE {staged_key_complete} GROUP BY {cols}
+                         HAVING count(*) > 1)
             SELECT s.sid, 'duplicate natural key (' || {key_text('s', key)} || '): also in '
                    || string_agg(o.src_file || ' row ' || o.src_row, ', ' ORDER BY o.src_file, o.src_row)
                    || '; every copy is rejected: correct the numbering at the source' AS message
             FROM {ctx.staging} s JOIN dup USING ({cols})
                  JOIN {ctx.staging} o ON {key_equal('s', 'o', key)} AND o.sid <> s.sid
-            GROUP BY s.sid, {', '.join(f's.{quote(k)}' for k in key)}"""
+            GROUP BY s.sid, {staged_key}"""
         # a row skipped as unchanged is in the source too: a new row with its key duplicates it
         against_unchanged = f"""
             SELECT s.sid, 'duplicate natural key (' || {key_text('s', key)} || '): same key as '
-                   || d.source_file || ' row ' || d.source_row || ', loaded unchanged; correct the numbering at the '
-                   || 'source' AS message
+                   || d.source_file || ' row ' || d.source_row || ', loaded unchanged; correct the numbering '
+                   || 'at the source' AS message
             FROM {ctx.staging} s JOIN {ctx.data} d ON {key_equal('s', 'd', key)}
             WHERE d.retired_at IS NULL AND NOT EXISTS (SELECT 1 FROM {ctx.unmatched} u WHERE u.fid = d.fid)"""
         # a row rejected again unchanged is not staged, but it is in the source: a row with its key duplicates it
@@ -65,8 +67,8 @@ class DuplicateNaturalKey(SetRule):
                    || string_agg(a.src_file || ' row ' || a.src_row, ', ' ORDER BY a.src_file, a.src_row)
                    || ', rejected (unchanged since the last run); correct the numbering at the source' AS message
             FROM {ctx.staging} s JOIN {ctx.again} a ON a.natural_key = {key_text('s', key)}
-            WHERE {" AND ".join(f"s.{quote(k)} IS NOT NULL" for k in key)}
-            GROUP BY s.sid, {', '.join(f's.{quote(k)}' for k in key)}"""
+            WHERE {staged_key_complete}
+            GROUP BY s.sid, {staged_key}"""
         statements = [record_sql(ctx.staging, self.failure_kind, self.name, within),
                       record_sql(ctx.staging, self.failure_kind, self.name, against_rejected)]
         if ctx.others_loaded:
