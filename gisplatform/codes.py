@@ -71,8 +71,10 @@ class CodeTable:
         return self._row_index(codes, dates) >= 0
 
     def known(self, codes: np.ndarray) -> np.ndarray:
-        """True where the code exists at any date."""
-        return np.isin(np.asarray(codes, dtype=object), self.code)
+        """True where the code exists at any date (tested once per distinct code: np.isin sorts object arrays)."""
+        labels, uniques = pd.factorize(np.asarray(codes, dtype=object))
+        found = np.append(np.isin(np.asarray(uniques, dtype=object), self.code), False)
+        return found[labels]  # label -1 (a missing code) takes the appended False
 
     def attribute(self, codes: np.ndarray, dates: np.ndarray | None, column: str) -> np.ndarray:
         """The column's value in the row valid on each date (latest row when dates is None), else None."""

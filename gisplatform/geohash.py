@@ -66,7 +66,10 @@ def encode(lon, lat, precision: int = 12) -> np.ndarray:
 
 
 def _decode_same_length(hashes: np.ndarray, precision: int) -> tuple[np.ndarray, ...]:
-    raw = np.frombuffer(np.char.encode(hashes.astype(f"U{precision}"), "ascii").tobytes(), dtype=np.uint8)
+    try:  # numpy's own U -> S cast encodes ASCII in C (np.char.encode calls str.encode per value)
+        raw = np.frombuffer(hashes.astype(f"U{precision}").astype(f"S{precision}").tobytes(), dtype=np.uint8)
+    except UnicodeEncodeError:
+        raise ValueError("not a GeoHash: characters outside the GeoHash alphabet (no a, i, l, o)") from None
     values = _DECODE[raw].reshape(-1, precision)
     if np.any(values == 255):
         raise ValueError("not a GeoHash: characters outside the GeoHash alphabet (no a, i, l, o)")

@@ -307,6 +307,7 @@ class _Run:
             batch, hashes = pipeline.subset(batch, keep), hashes[keep]
         if not len(batch):
             return
+        batch.parse_geometry()
         if self.stager is not None:  # transform, validate and COPY on the cluster; same staging ids
             self.stager.submit(batch, plan, hashes, self.staging.rows)
             self.staging.rows += len(batch)

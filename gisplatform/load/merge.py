@@ -177,19 +177,34 @@ def _spatial_indexes(cursor, layer: Layer) -> list[tuple[str, str]]:
     return [(name, definition) for name, definition in cursor.fetchall()]
 
 
+def _key_constraints(cursor, layer: Layer) -> list[tuple[str, str]]:
+    """(name, definition) of the layer table's primary key and unique constraints (the natural key)."""
+    cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                   "WHERE conrelid = $1::regclass AND contype IN ('p', 'u') ORDER BY conname",
+                   (layer.qualified_table,))
+    return [(name, definition) for name, definition in cursor.fetchall()]
+
+
 def _upsert(cursor, staging: Staging, layer: Layer) -> tuple[tuple, bool]:
     """Run the upsert; returns its counts and whether the table was empty before (a first load).
 
     Into an (almost) empty table, spatial indexes are dropped and rebuilt once afterwards: a GiST built in one
     pass is several times faster than maintained row by row. Only then, because dropping an index locks readers
-    out until the run commits, which matters little while a layer is being created."""
+    out until the run commits, which matters little while a layer is being created. Into a table with no rows
+    at all, the key constraints' B-trees are rebuilt the same way (sorted once; re-adding the natural key's
+    constraint checks it again, and a violation fails the run)."""
     cursor.execute(f"SELECT count(*) FILTER (WHERE retired_at IS NULL), count(*) FROM {layer.qualified_table}")
     live, stored = cursor.fetchone()
     rebuild = _spatial_indexes(cursor, layer) if live < BULK_EMPTY_FRACTION * staging.rows else []
+    constraints = _key_constraints(cursor, layer) if stored == 0 else []
     for name, _ in rebuild:
         cursor.execute(f"DROP INDEX {DATA_SCHEMA}.{quote(name)}")
+    for name, _ in constraints:
+        cursor.execute(f"ALTER TABLE {layer.qualified_table} DROP CONSTRAINT {quote(name)}")
     cursor.execute(first_load_sql(staging, layer) if stored == 0 else upsert_sql(staging, layer))
     result = cursor.fetchone()
+    for name, definition in constraints:
+        cursor.execute(f"ALTER TABLE {layer.qualified_table} ADD CONSTRAINT {quote(name)} {definition}")
     for _, definition in rebuild:
         cursor.execute(definition)
     if rebuild:

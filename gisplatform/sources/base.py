@@ -13,6 +13,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 import pandas as pd
+import shapely
 
 
 class SourceError(Exception):
@@ -56,9 +57,18 @@ class SourceBatch:
     problems: list[RowProblem] = field(default_factory=list)
     text_is_latin1: bool = False  # text columns hold raw bytes read as latin-1; decode before use
     raw_geometry_wkb: np.ndarray | None = None  # as read, for change detection without re-encoding
+    geometry_pending: bool = False  # geometry is still only raw_geometry_wkb: see parse_geometry
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def parse_geometry(self) -> "SourceBatch":
+        """Geometries from the WKB a reader handed over unparsed. Parsing waits until the rows that need it are
+        known: a re-run recognises most rows as unchanged from the WKB bytes alone and never parses them."""
+        if self.geometry_pending:
+            self.geometry = shapely.from_wkb(self.raw_geometry_wkb, on_invalid="ignore")
+            self.geometry_pending = False
+        return self
 
 
 @dataclass(frozen=True)

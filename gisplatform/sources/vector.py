@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyogrio
-import shapely
 
 from gisplatform import crs
 from gisplatform.sources.base import FileInfo, SourceBatch, SourceError, SourceOptions
@@ -111,13 +110,13 @@ class VectorReader:
         rows = pd.DataFrame({c: pd.Series(pd.arrays.ArrowExtensionArray(record_batch.column(c))) for c in columns})
         wkb = record_batch.column(geometry_name).to_numpy(zero_copy_only=False) if geometry_name in record_batch.schema.names \
             else np.full(record_batch.num_rows, None, dtype=object)
-        geometry = shapely.from_wkb(wkb, on_invalid="ignore")
         return SourceBatch(
             file=self.path,
             rows=rows,
             row_numbers=np.arange(first_row, first_row + record_batch.num_rows, dtype=np.int64),
-            geometry=geometry,
+            geometry=None,
             crs=declared or 0,
             text_is_latin1=self.is_shapefile,
             raw_geometry_wkb=wkb,
+            geometry_pending=True,  # parsed for the rows that are not skipped as unchanged
         )

@@ -101,6 +101,7 @@ def subset(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:
         problems=[type(p)(int(index[p.index]), p.rule, p.message, p.field) for p in batch.problems if keep[p.index]],
         text_is_latin1=batch.text_is_latin1,
         raw_geometry_wkb=batch.raw_geometry_wkb[keep] if batch.raw_geometry_wkb is not None else None,
+        geometry_pending=batch.geometry_pending,
     )
 
 
@@ -130,7 +131,8 @@ def transform(batch: SourceBatch, plan: FilePlan, layer: Layer, source_hash: np.
     stated = np.asarray(batch.crs, dtype=np.int64) if isinstance(batch.crs, np.ndarray) else np.full(n, plan.crs or 0)
     if plan.crs:
         stated = np.full(n, plan.crs, dtype=np.int64)
-    geometry = batch.geometry if batch.geometry is not None else np.full(n, None, dtype=object)
+    geometry = batch.parse_geometry().geometry
+    geometry = geometry if geometry is not None else np.full(n, None, dtype=object)
     storage = geo.round_mm(geo.to_storage(geometry, stated, layer.storage_srid))
     out = LayerBatch(
         layer=layer, file=plan.display, row_numbers=batch.row_numbers, values={}, geometry=storage,

@@ -11,7 +11,9 @@ The search is split so that most of it costs no wall time of its own:
   * pairs *across* batches are searched at the end, over one tree of every geometry, testing only the candidate
     pairs whose two features came in different batches, while the database indexes the staging table.
 Every candidate pair (bounding boxes intersect) is tested exactly once, so the result does not depend on how the
-rows were batched.
+rows were batched. A pair whose bounding boxes share no more than the tolerance cannot overlap by more (the
+overlap lies inside both boxes) and is dropped before the relate test: in a parcel mosaic about a third of the
+neighbour pairs, the cheap third (grid-aligned edges), about a quarter of the test's time.
 """
 from __future__ import annotations
 
@@ -85,8 +87,18 @@ class OverlapIndex:
         keep = left < right
         return self._test(sids, geoms, left[keep], right[keep], threads=1)
 
+    def _boxes_can_overlap(self, bounds: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Pairs whose bounding boxes share more than the tolerance (a millimetre's slack on each side for the
+        snap-rounded intersection); the others cannot overlap by more than the tolerance."""
+        a, b = bounds[left], bounds[right]
+        width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]) + 2 * GRID_MM
+        height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]) + 2 * GRID_MM
+        return (np.clip(width, 0, None) * np.clip(height, 0, None)) > self.tolerance_m2
+
     def _test(self, sids: np.ndarray, geoms: np.ndarray, left: np.ndarray, right: np.ndarray, threads: int) -> Pairs:
         """The candidate pairs (positions into geoms) whose interiors overlap by more than the tolerance."""
+        possible = self._boxes_can_overlap(shapely.bounds(geoms), left, right)
+        left, right = left[possible], right[possible]
 
         def chunk(start: int) -> Pairs:
             a, b = left[start:start + CHUNK], right[start:start + CHUNK]

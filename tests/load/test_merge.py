@@ -24,6 +24,28 @@ def test_first_load_inserts_every_valid_row(db, tmp_path):
     assert rows(db, "SELECT count(*) FROM history.cadastral_parcels")[0][0] == 0
 
 
+def test_a_first_load_leaves_the_key_constraints_and_indexes_as_the_migrations_made_them(db, tmp_path):
+    """A first load drops the key constraints and spatial indexes and rebuilds them once: same names, same
+    definitions, and the natural key is enforced again afterwards."""
+    catalogue = ("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                 "WHERE conrelid = 'data.cadastral_parcels'::regclass ORDER BY 1")
+    indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'data' AND tablename = 'cadastral_parcels' ORDER BY 1"
+    before = rows(db, catalogue), rows(db, indexes)
+    assert ("cadastral_parcels_natural_key", "UNIQUE (sheet_commune_code, map_sheet_no, parcel_no)") in before[0]
+    load(write_parcels(tmp_path / "p.gpkg", parcels(5)))
+    assert (rows(db, catalogue), rows(db, indexes)) == before
+    with db.connect() as connection, connection.begin():
+        try:
+            connection.execute(sa.text(
+                "INSERT INTO data.cadastral_parcels (sheet_commune_code, map_sheet_no, parcel_no, geom, row_hash, "
+                "version, version_start, run_id) SELECT sheet_commune_code, map_sheet_no, parcel_no, geom, 0, 1, "
+                "now(), run_id FROM data.cadastral_parcels LIMIT 1"))
+        except sa.exc.IntegrityError as exc:
+            assert "cadastral_parcels_natural_key" in str(exc)
+        else:
+            raise AssertionError("a second feature with the same natural key was accepted")
+
+
 def test_second_run_of_the_same_file_changes_nothing(db, tmp_path):
     path = write_parcels(tmp_path / "p.gpkg", parcels(5))
     load(path)
