@@ -11,7 +11,7 @@ setup:
 	scripts/setup.sh --test
 
 bench: setup
-	.venv/bin/python bench/run.py
+	.venv/bin/python bench/load.py && .venv/bin/python bench/api.py
 
 sample: setup
 	.venv/bin/gisplatform sample generate --out sample

@@ -115,7 +115,8 @@ class Staging:
         self.cursor.execute(f"CREATE INDEX ON {self.table} ({key})")
         self.cursor.execute(f"CREATE INDEX ON {self.table} (sid)")
         self.cursor.execute(f"CREATE INDEX ON {self.unmatched_table} (fid)")
-        self.cursor.execute(f"ANALYZE {self.table}")
+        # statistics for the columns the set rules and the merge join on (a geometry sample costs more than the rest)
+        self.cursor.execute(f"ANALYZE {self.table} (sid, {key}, errors, row_hash)")
         self.cursor.execute(f"ANALYZE {self.unmatched_table}")
         self.cursor.execute(f"ANALYZE {self.again_table}")
 

@@ -76,6 +76,14 @@ class DuplicateNaturalKey(SetRule):
         return statements
 
 
+def _boxes_share_more_than(a: str, b: str, area_m2: float) -> str:
+    """SQL: the bounding boxes of a and b share more than ``area_m2`` (with a millimetre's slack), the cheap
+    test before the relate test: an overlap lies inside both boxes (see gisplatform.validate.overlaps)."""
+    width = f"least(ST_XMax({a}), ST_XMax({b})) - greatest(ST_XMin({a}), ST_XMin({b})) + 0.002"
+    height = f"least(ST_YMax({a}), ST_YMax({b})) - greatest(ST_YMin({a}), ST_YMin({b})) + 0.002"
+    return f"greatest({width}, 0) * greatest({height}, 0) > {float(area_m2)}"
+
+
 class Overlaps(SetRule):
     """Features do not overlap each other by more than a tolerance (m², in EPSG:9215).
 
@@ -119,6 +127,7 @@ class Overlaps(SetRule):
                     SELECT d.* FROM {ctx.data} d
                     WHERE d.geom && a.geom AND d.retired_at IS NULL AND ({staying})
                       AND NOT EXISTS (SELECT 1 FROM {ctx.staging} r WHERE {key_equal('r', 'd', key)})
+                      AND {_boxes_share_more_than('a.geom', 'd.geom', self.tolerance)}
                       AND ST_Relate(a.geom, d.geom, '2********')
                       AND ST_Area(ST_Intersection(a.geom, d.geom)) > {self.tolerance}) d
                 GROUP BY a.sid"""
