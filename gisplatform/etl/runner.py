@@ -415,7 +415,7 @@ def run_job(job: Job, *, trigger: str = "manual", batch_size: int = DEFAULT_BATC
             log.fail(message)
             raise EtlError(message, record.run_id) from exc
         with report.phase("conflicts (after commit)"):
-            _recompute_conflicts(layer, report.run_id)
+            _recompute_conflicts(layer, report.run_id, report.inserted + report.updated + report.retired > 0)
         report.seconds = time.perf_counter() - started
         return report
     finally:
@@ -434,7 +434,7 @@ def _log_unstarted(job: Job, layer: Layer, trigger: str, attempt: int, inbox, ex
         log.close()
 
 
-def _recompute_conflicts(layer: Layer, run_id: int) -> None:
+def _recompute_conflicts(layer: Layer, run_id: int, changed_any: bool = True) -> None:
     """Re-check the conflict rules for the features this run changed (gisplatform.analysis.conflicts).
 
     After the commit: conflicts are derived data, so a failure here is logged and leaves the load in place
@@ -443,7 +443,7 @@ def _recompute_conflicts(layer: Layer, run_id: int) -> None:
     from gisplatform.analysis.conflicts import recompute_after_run
 
     try:
-        summary = recompute_after_run(engine(), layer.name, run_id)
+        summary = recompute_after_run(engine(), layer.name, run_id, changed_any)
     except Exception:  # noqa: BLE001 - the load itself succeeded and stays
         LOGGER.exception("conflict recompute after run %s of %s failed", run_id, layer.name)
         return

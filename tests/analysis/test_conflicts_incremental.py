@@ -137,3 +137,14 @@ def test_a_recompute_analyzes_the_conflicts_table_once_much_of_it_changed(world)
     summary = conflicts.recompute_all(world.engine)
     assert summary.resolved == 300  # no parcels: every one of them is resolved
     assert _statistics(world.engine)[0] == before + 1
+
+
+def test_a_run_that_changed_nothing_records_a_recompute_that_checked_nothing(world, tmp_path):
+    world.licence()
+    path = write_parcels(tmp_path / "v1.gpkg", parcels(3))
+    load(path)
+    opened = snapshot(world.engine)
+    report = load(path)  # the same file again: every row unchanged
+    assert (report.inserted, report.updated, report.retired) == (0, 0, 0)
+    assert last_run(world.engine) == ("nothing changed", "cadastral_parcels", 0, 0, 0)
+    assert snapshot(world.engine) == opened
