@@ -219,7 +219,7 @@ def _upsert(cursor, staging: Staging, layer: Layer) -> tuple[tuple, bool]:
 def set_context(cursor, staging: Staging, layer: Layer, full_snapshot: bool) -> SetContext:
     cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {layer.qualified_table} WHERE retired_at IS NULL)")
     return SetContext(staging=staging.table, unmatched=staging.unmatched_table, pairs=staging.pairs_table,
-                      again=staging.again_table,
+                      loaded_pairs=staging.loaded_pairs_table, again=staging.again_table,
                       data=layer.qualified_table, incremental=not full_snapshot, others_loaded=cursor.fetchone()[0])
 
 
@@ -238,6 +238,7 @@ def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules:
     cursor.execute(f"ANALYZE {staging.pairs_table}")
     for rule in set_rules:
         if rule.needs_pairs:
+            rule.search(cursor, ctx)
             for statement in rule.statements(ctx):
                 cursor.execute(statement)
     cursor.execute(quarantine_sql(staging, layer))

@@ -37,6 +37,7 @@ class Staging:
         self.table = f"staging.{self.name}"
         self.unmatched_table = f"staging.run_{run_id}_unmatched"
         self.pairs_table = f"staging.run_{run_id}_pairs"
+        self.loaded_pairs_table = f"staging.run_{run_id}_loaded_pairs"
         self.again_table = f"staging.run_{run_id}_again"
         self.rows = 0
 
@@ -49,6 +50,8 @@ class Staging:
         )
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.unmatched_table} (fid bigint)")
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.pairs_table} (a_sid bigint, b_sid bigint, area float8)")
+        self.cursor.execute(f"CREATE UNLOGGED TABLE {self.loaded_pairs_table} (sid bigint, fid bigint, "
+                            "natural_key text, area float8)")
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.again_table} (source_hash bigint, src_file text, "
                             "src_row integer, natural_key text)")
         return self
@@ -123,7 +126,7 @@ class Staging:
     def drop(self) -> None:
         self.wait()
         self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}, {self.unmatched_table}, {self.pairs_table}, "
-                            f"{self.again_table}")
+                            f"{self.loaded_pairs_table}, {self.again_table}")
 
 
 def _arrow_column(values: np.ndarray, ftype: str) -> pa.Array:

@@ -31,6 +31,9 @@ class RowRule:
     def failure_kind(self) -> IssueKind:
         return "error" if self.rule.severity == "error" else "warning"
 
+    def search(self, cursor, ctx: SetContext) -> None:
+        """Work done in Python before :meth:`statements` (none by default); ``cursor`` is the run's."""
+
     def statements(self, ctx: SetContext) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -60,6 +63,7 @@ class SetContext:
     staging: str  # staged rows (accepted and rejected)
     unmatched: str  # fids of live features no source row matched unchanged (all others are in the source as stored)
     pairs: str  # overlapping pairs found in Python (a_sid, b_sid, area)
+    loaded_pairs: str  # staged rows overlapping loaded features, found in Python (sid, fid, natural_key, area)
     again: str  # rows rejected again unchanged, not staged (source_hash, src_file, src_row, natural_key text)
     data: str  # the layer's table
     incremental: bool  # mode: rows missing from the source stay
@@ -82,6 +86,9 @@ class SetRule:
     @property
     def failure_kind(self) -> IssueKind:
         return "error" if self.rule.severity == "error" else "warning"
+
+    def search(self, cursor, ctx: SetContext) -> None:
+        """Work done in Python before :meth:`statements` (none by default); ``cursor`` is the run's."""
 
     def statements(self, ctx: SetContext) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError

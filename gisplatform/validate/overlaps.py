@@ -4,6 +4,9 @@ Done in Python with shapely (GEOS 3.14's RelateNG) rather than in PostGIS 3.3 (G
 the pair test is the single most expensive check. The pairs then go to the staging database, where the rule
 turns them into findings (see gisplatform.validate.sets.Overlaps).
 
+Pairs of a staged row and a loaded feature (a re-run) are found the same way, by
+:meth:`gisplatform.validate.sets.Overlaps.search`: candidates from the layer's spatial index, tested here.
+
 The search is split so that most of it costs no wall time of its own:
   * pairs *within* a batch are searched in a background thread as soon as the batch arrives, while the main
     thread transforms the next batch (a file is written feature by feature, commune by commune, so a batch is
@@ -28,6 +31,14 @@ THREADS = 2
 GRID_MM = 0.001  # intersections snap-rounded at the millimetre, the precision coordinates are stored at
 
 Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # (sid_a, sid_b, overlap area in m²)
+
+
+def overlap_areas(a: np.ndarray, b: np.ndarray, tolerance_m2: float) -> tuple[np.ndarray, np.ndarray]:
+    """For pairs (a[i], b[i]) of candidates: which overlap by more than the tolerance, and the overlap (m²)."""
+    hit = shapely.relate_pattern(a, b, INTERIORS_INTERSECT)
+    area = np.zeros(len(a))
+    area[hit] = shapely.area(shapely.intersection(a[hit], b[hit], grid_size=GRID_MM))
+    return area > tolerance_m2, area
 
 
 def _no_pairs() -> Pairs:
@@ -102,10 +113,7 @@ class OverlapIndex:
 
         def chunk(start: int) -> Pairs:
             a, b = left[start:start + CHUNK], right[start:start + CHUNK]
-            hit = shapely.relate_pattern(geoms[a], geoms[b], INTERIORS_INTERSECT)
-            a, b = a[hit], b[hit]
-            area = shapely.area(shapely.intersection(geoms[a], geoms[b], grid_size=GRID_MM))
-            big = area > self.tolerance_m2
+            big, area = overlap_areas(geoms[a], geoms[b], self.tolerance_m2)
             return sids[a[big]], sids[b[big]], area[big]
 
         starts = range(0, len(left), CHUNK)

@@ -141,6 +141,22 @@ def test_overlapping_parcels_are_both_flagged(db, tmp_path):
     assert [r for r, _ in overlaps] == [1, 2] and all("100.0 m²" in m for _, m in overlaps)
 
 
+def test_a_new_or_changed_parcel_overlapping_a_loaded_one_is_flagged(db, tmp_path):
+    """Against the loaded features that stay: a new parcel overlapping two loaded ones and a changed parcel
+    overlapping a third are flagged; the old outlines of changed parcels (their own, or another's that moves
+    away in the same file) do not count."""
+    x, y = ORIGIN  # parcel no. k covers x + 30(k-1) .. x + 30k
+    load(write_parcels(tmp_path / "v1.gpkg", parcels(4)), mode="incremental")
+    intruder = parcel(9, geometry=shapely.box(x + 25, y, x + 55, y + 20), MATHUA=None)  # new: over no. 1 and 2
+    moved_away = parcel(2, geometry=shapely.box(x + 60, y + 40, x + 90, y + 60), MATHUA=None)  # no. 3 leaves
+    moved_in = parcel(3, geometry=shapely.box(x + 58, y, x + 88, y + 20), MATHUA=None)  # no. 4 onto 3's place
+    report = load(write_parcels(tmp_path / "v2.gpkg", [intruder, moved_away, moved_in]), mode="incremental")
+    assert (report.inserted, report.updated) == (1, 2)
+    flagged = {r: m for r, k, rule, m in issues(db) if rule == "overlaps"}
+    key = "overlaps loaded feature sheet_commune_code=05977, map_sheet_no=3, parcel_no="
+    assert flagged == {1: f"{key}1 by 100.0 m²; {key}2 by 500.0 m²", 3: f"{key}2 by 40.0 m²"}
+
+
 @pytest.mark.parametrize("transform, fix, diagnosis", [
     (lambda c: c[:, ::-1], "swap_xy", "swapped"),
 ])
