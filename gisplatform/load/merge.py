@@ -179,10 +179,12 @@ def _spatial_indexes(cursor, layer: Layer) -> list[tuple[str, str]]:
 
 
 def _key_constraints(cursor, layer: Layer) -> list[tuple[str, str]]:
-    """(name, definition) of the layer table's primary key and unique constraints (the natural key)."""
-    cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                   "WHERE conrelid = $1::regclass AND contype IN ('p', 'u') ORDER BY conname",
-                   (layer.qualified_table,))
+    """(name, definition) of the layer table's primary key and unique constraints (the natural key), except
+    those a foreign key depends on (they cannot be dropped, and are left to be maintained row by row)."""
+    cursor.execute("SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+                   "WHERE c.conrelid = $1::regclass AND c.contype IN ('p', 'u') AND NOT EXISTS "
+                   "(SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid) "
+                   "ORDER BY c.conname", (layer.qualified_table,))
     return [(name, definition) for name, definition in cursor.fetchall()]
 
 

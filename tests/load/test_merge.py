@@ -209,3 +209,17 @@ def test_new_commune_boundaries_make_every_row_checked_again(db, tmp_path):
                                    "VALUES ('admin_units', 'admin_units', 'full', 'succeeded', 1, now())"))
     report = load(path)
     assert report.files[0].skipped_unchanged == 0 and report.unchanged == 3 and report.updated == 0
+
+
+def test_a_first_load_keeps_a_key_that_a_foreign_key_depends_on(db, tmp_path):
+    """A key another table references cannot be dropped for the rebuild: the first load maintains it instead."""
+    with db.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE public.parcel_notes (fid bigint REFERENCES data.cadastral_parcels (fid))"))
+    try:
+        report = load(write_parcels(tmp_path / "p.gpkg", parcels(3)))
+        assert report.inserted == 3
+        assert ("cadastral_parcels_pkey",) in rows(db, "SELECT conname FROM pg_constraint "
+                                                       "WHERE conrelid = 'data.cadastral_parcels'::regclass")
+    finally:
+        with db.begin() as connection:
+            connection.execute(sa.text("DROP TABLE public.parcel_notes"))
