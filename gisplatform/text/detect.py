@@ -268,12 +268,29 @@ def decode_column(values: Sequence[str | None], encoding: str) -> list[str | Non
 # of a word is left alone, it is usually a real question mark. (RE2 syntax: run by Arrow over whole columns.)
 _LOSSY = r"\x{FFFD}|\?\pL"
 _MULTIBYTE = {"vni", "cp1258", "utf-8"}
+_REPLACEMENT_UTF8 = "\ufffd".encode("utf-8")
 
 
 def lossy_mask(values: pa.Array | Sequence[str | None]) -> np.ndarray:
     """Rows showing an earlier lossy conversion ("?" inside a word, U+FFFD): unrecoverable letters."""
-    array = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
+    array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(list(values), pa.string())
+    if not _holds_lossy_marks(array):
+        return np.zeros(len(array), dtype=bool)
     return np.asarray(pc.fill_null(pc.match_substring_regex(array, _LOSSY), False))
+
+
+def _holds_lossy_marks(array: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether the column's UTF-8 bytes contain a "?" or a U+FFFD at all: one scan of memory, where the pattern
+    costs a regular-expression match per value (most columns hold neither). A sliced array's buffer may hold
+    more than its values: then the regular expression decides."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    for chunk in chunks:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return True  # not plain text: let the regular expression decide
+        data = chunk.buffers()[2]
+        if data is not None and (b"?" in (raw := data.to_pybytes()) or _REPLACEMENT_UTF8 in raw):
+            return True
+    return False
 
 
 def lossy_values(values: Sequence[str | None]) -> list[int]:

@@ -215,6 +215,17 @@ def test_lossy_values():
     assert lossy_values(values) == [0, 2, 3]
 
 
+def test_lossy_mask_of_arrow_columns_chunked_sliced_or_without_marks():
+    import pyarrow as pa
+
+    from gisplatform.text.detect import lossy_mask
+
+    assert not lossy_mask(pa.array(["Lạng Sơn", None, "Đông Kinh"] * 1000)).any()  # no "?" nor U+FFFD at all
+    assert lossy_mask(pa.chunked_array([["Lạng Sơn"], ["?ông Kinh", "Có không?"]])).tolist() == [False, True, False]
+    sliced = pa.array(["?ông Kinh", "Đông Kinh", "Lạng S\ufffdn"], pa.large_string()).slice(1)
+    assert lossy_mask(sliced).tolist() == [False, True]  # the buffer also holds the first value
+
+
 def test_possibly_truncated_vni():
     # "Nông Thị Hà" is 13 bytes in VNI ("Noâng Thò Haø"); a C(12) field cuts "aø" between base and mark.
     full = encode_vni("Nông Thị Hà").decode("latin-1")
