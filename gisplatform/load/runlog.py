@@ -84,12 +84,14 @@ class RunLog:
             self.record = RunRecord(cur.fetchone()[0], job, layer)
         return self.record
 
-    def fail(self, error: str) -> None:
+    def fail(self, error: str, sources: str | None = None, checksum: str | None = None) -> None:
+        """Mark the run failed; ``sources`` (JSON) and ``checksum`` when the files could be read to the end."""
         if self.record is None:
             return
         with self.connection.cursor() as cur:
-            cur.execute("UPDATE etl.runs SET status = 'failed', finished_at = clock_timestamp(), error = %s "
-                        "WHERE run_id = %s", (error, self.record.run_id))
+            cur.execute("UPDATE etl.runs SET status = 'failed', finished_at = clock_timestamp(), error = %s, "
+                        "sources = coalesce(%s::jsonb, sources), source_checksum = coalesce(%s, source_checksum) "
+                        "WHERE run_id = %s", (error, sources, checksum, self.record.run_id))
 
     def close(self) -> None:
         # Release the layer lock before closing: a closed connection's backend lets go of its locks only when it
@@ -108,5 +110,5 @@ def finish_sql(run_id: int) -> str:
     return (
         "UPDATE etl.runs SET status = 'succeeded', finished_at = clock_timestamp(), read = $1, inserted = $2, "
         "updated = $3, unchanged = $4, rejected = $5, retired = $6, repaired = $7, warnings = $8, report = $9::jsonb, "
-        f"features = $10 WHERE run_id = {int(run_id)}"
+        f"features = $10, sources = $11::jsonb, source_checksum = $12 WHERE run_id = {int(run_id)}"
     )

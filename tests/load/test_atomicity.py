@@ -1,6 +1,8 @@
 """A run commits fully or leaves the database exactly as it was; two runs of one layer never overlap."""
 from __future__ import annotations
 
+import hashlib
+
 import psycopg2
 import pytest
 import sqlalchemy as sa
@@ -54,9 +56,12 @@ def test_failure_in_the_middle_of_the_merge_leaves_everything_as_it_was(db, tmp_
                                        "DROP FUNCTION test_refuse()"))
     assert snapshot(db) == before
     with db.connect() as connection:
-        status, error = connection.execute(sa.text("SELECT status, error FROM etl.runs WHERE run_id = :r"),
-                                           {"r": failure.value.run_id}).one()
+        status, error, checksum, sources = connection.execute(sa.text(
+            "SELECT status, error, source_checksum, sources FROM etl.runs WHERE run_id = :r"),
+            {"r": failure.value.run_id}).one()
     assert status == "failed" and "injected failure" in error
+    # the file's checksum, computed while the run read, is logged with the failure too
+    assert len(checksum) == 64 and sources[0]["sha256"] == hashlib.sha256((tmp_path / "b.gpkg").read_bytes()).hexdigest()
     # and the same file loads once the cause is gone
     assert load(tmp_path / "b.gpkg").updated == 2
 
