@@ -22,6 +22,7 @@ from gisplatform.validate.base import SetContext, SetRule
 from gisplatform.validate.sets import key_equal, key_text
 
 BULK_EMPTY_FRACTION = 0.1  # live rows below this share of the staged rows: rebuild spatial indexes once
+REJECT_COLUMNS = "run_id, layer, file, row_number, natural_key, rule, field, message, raw_record, source_hash"
 VERSION_COLUMNS = ("geom", "qa_flags", "source_file", "source_row", "source_raw", "source_hash", "row_hash")
 
 
@@ -73,8 +74,7 @@ def quarantine_sql(staging: Staging, layer: Layer) -> str:
     # the row rules, so their staged values, with the geometry as WKT, are the record.
     staged = ", ".join(f"'{f.name}', s.{quote(f.name)}" for f in layer.fields)
     return f"""
-        INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, field, message, raw_record,
-                                 source_hash)
+        INSERT INTO etl.rejects ({REJECT_COLUMNS})
         SELECT {staging.run_id}, '{layer.name}', s.src_file, s.src_row, {key_text('s', layer.natural_key)},
                e->>'rule', e->>'field', e->>'message',
                coalesce(s.raw_record::jsonb, jsonb_build_object({staged})
@@ -89,8 +89,7 @@ def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int) -> str
     under this run, with the file and row they now have. DISTINCT ON: two identical rows rejected last time
     left their reasons twice; a row takes them once."""
     return f"""
-        INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, field, message, raw_record,
-                                 source_hash)
+        INSERT INTO etl.rejects ({REJECT_COLUMNS})
         SELECT {staging.run_id}, '{layer.name}', a.src_file, a.src_row, r.natural_key, r.rule, r.field, r.message,
                r.raw_record, r.source_hash
         FROM {staging.again_table} a JOIN (

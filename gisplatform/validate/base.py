@@ -31,9 +31,6 @@ class RowRule:
     def failure_kind(self) -> IssueKind:
         return "error" if self.rule.severity == "error" else "warning"
 
-    def search(self, cursor, ctx: SetContext) -> None:
-        """Work done in Python before :meth:`statements` (none by default); ``cursor`` is the run's."""
-
     def statements(self, ctx: SetContext) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError
 

@@ -11,7 +11,7 @@ import shapely
 
 from gisplatform.load.staging import quote
 from gisplatform.validate.base import SetContext, SetRule
-from gisplatform.validate.overlaps import OverlapIndex, overlap_areas
+from gisplatform.validate.overlaps import GRID_MM, OverlapIndex, overlap_areas
 
 
 def key_equal(a: str, b: str, key: tuple[str, ...]) -> str:
@@ -83,8 +83,9 @@ class DuplicateNaturalKey(SetRule):
 def _boxes_share_more_than(a: str, b: str, area_m2: float) -> str:
     """SQL: the bounding boxes of a and b share more than ``area_m2`` (with a millimetre's slack), the cheap
     test before the relate test: an overlap lies inside both boxes (see gisplatform.validate.overlaps)."""
-    width = f"least(ST_XMax({a}), ST_XMax({b})) - greatest(ST_XMin({a}), ST_XMin({b})) + 0.002"
-    height = f"least(ST_YMax({a}), ST_YMax({b})) - greatest(ST_YMin({a}), ST_YMin({b})) + 0.002"
+    slack = 2 * GRID_MM
+    width = f"least(ST_XMax({a}), ST_XMax({b})) - greatest(ST_XMin({a}), ST_XMin({b})) + {slack}"
+    height = f"least(ST_YMax({a}), ST_YMax({b})) - greatest(ST_YMin({a}), ST_YMin({b})) + {slack}"
     return f"greatest({width}, 0) * greatest({height}, 0) > {float(area_m2)}"
 
 
