@@ -252,17 +252,32 @@ class _Run:
         self.seed, self.batch_size, self.progress = seed, batch_size, progress
         self.row_rules, self.set_rules = rules_for(layer)
         self.overlaps = next((r.new_index() for r in self.set_rules if r.needs_pairs), None)
-        # live features by source hash (sorted), and those loaded without one, which no source row can match
-        self.known, self.known_fids, self.hashless_fids = _live_features(cursor, layer)
-        self.known_used = np.zeros(len(self.known), dtype=bool)  # known hashes already matched by a source row
-        # rows the last run rejected for themselves alone: if they come again unchanged, so do their reasons
-        self.previous_run, self.rejected_known, self.rejected_keys = _reusable_rejects(cursor, job, layer,
-                                                                                       self.set_rules)
-        self.rejected_used = np.zeros(len(self.rejected_known), dtype=bool)
         self.again: list[tuple[np.ndarray, str, np.ndarray, np.ndarray]] = []  # (hashes, file, rows, keys)
-        self.staging = Staging(cursor, layer, report.run_id).create()
+        self.staging = Staging(cursor, layer, report.run_id)
         self.extra_rejects = 0
         self.stager = None  # a DaskStager when the per-row work runs on a Dask cluster
+        # What the layer holds now is read while the first batch is read, hashed and its encodings detected:
+        # the database and the reader overlap (about a second of a re-run of a million rows).
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-start")
+        self._started: Future | None = self._starter.submit(self._read_state)
+        self._starter.shutdown(wait=False)
+
+    def _read_state(self) -> None:
+        # live features by source hash (sorted), and those loaded without one, which no source row can match
+        self.known, self.known_fids, self.hashless_fids = _live_features(self.cursor, self.layer)
+        self.known_used = np.zeros(len(self.known), dtype=bool)  # known hashes already matched by a source row
+        # rows the last run rejected for themselves alone: if they come again unchanged, so do their reasons
+        self.previous_run, self.rejected_known, self.rejected_keys = _reusable_rejects(
+            self.cursor, self.job, self.layer, self.set_rules)
+        self.rejected_used = np.zeros(len(self.rejected_known), dtype=bool)
+        self.staging.create()
+
+    def ready(self) -> "_Run":
+        """Wait for the layer's state (re-raising its error); call before anything uses it or the cursor."""
+        if self._started is not None:
+            started, self._started = self._started, None
+            started.result()
+        return self
 
     def _skippable(self, hashes: np.ndarray) -> np.ndarray:
         """Rows identical to a stored live row; repeats of a row already skipped are processed (duplicates)."""
@@ -317,7 +332,7 @@ class _Run:
 
     def _load_batch(self, batch, plan, file_report: FileReport) -> None:
         hashes = pipeline.source_hashes(batch, self.seed)
-        skip = self._skippable(hashes)
+        skip = self.ready()._skippable(hashes)
         again = self._rejected_again(hashes, batch.row_numbers, plan.display, skip)
         file_report.rows += len(batch)
         file_report.skipped_unchanged += int(skip.sum())
@@ -343,7 +358,7 @@ class _Run:
 
     def _reject_orphans(self, reader) -> None:
         """Corner-table rows whose licence is not in the register: accounted for as rejected source rows."""
-        self.staging.wait()
+        self.ready().staging.wait()
         for licence_no, lines, corner_file in _orphans(reader):
             self.cursor.execute(
                 "INSERT INTO etl.rejects (run_id, layer, file, row_number, natural_key, rule, message) "
@@ -355,6 +370,7 @@ class _Run:
             self.extra_rejects += 1
 
     def merge_staged(self) -> None:
+        self.ready()
         if self.stager is not None:
             self.stager.finish()
         self.staging.append_unmatched(self.unmatched_fids())
@@ -375,9 +391,20 @@ class _Run:
         skipped = sum(f.skipped_unchanged for f in self.report.files)
         r = self.report
         r.inserted, r.updated, r.retired = counts.inserted, counts.updated, counts.retired
+        # live features now, without counting a million rows: the run holds the layer's lock, so only its own
+        # inserts, revivals and retirements changed what was live when it started
+        r.features = len(self.known) + len(self.hashless_fids) + counts.inserted + counts.revived - counts.retired
         r.rejected = counts.rejected + self.extra_rejects + rejected_again
         r.unchanged = counts.unchanged + skipped
         self.staging.drop()
+
+
+def _settle(run: _Run) -> None:
+    """After a failure too, the cursor must be free before the staging copier and the rollback use it."""
+    try:
+        run.ready()
+    except Exception:  # noqa: BLE001 - the run is already failing with the error that matters
+        LOGGER.debug("reading the layer's state failed as the run ended", exc_info=True)
 
 
 def _orphans(reader):
@@ -387,11 +414,14 @@ def _orphans(reader):
 
 
 def _findings(cursor, run_id: int, report: RunReport) -> None:
+    # rows per rule: grouped by row first (hashed), since count(DISTINCT (file, row_number)) sorts row values,
+    # twice as slow for the tens of thousands of findings of a large file
     cursor.execute(
-        "SELECT 'error' AS kind, rule, count(DISTINCT (file, row_number)), min(message) FROM etl.rejects "
-        "WHERE run_id = $1 GROUP BY rule UNION ALL "
-        "SELECT kind, rule, count(DISTINCT (file, row_number)), min(message) FROM etl.issues WHERE run_id = $1 "
-        "GROUP BY kind, rule", (run_id,))
+        "SELECT kind, rule, count(*), min(example) FROM ("
+        "SELECT 'error' AS kind, rule, min(message) AS example FROM etl.rejects WHERE run_id = $1 "
+        "GROUP BY rule, file, row_number UNION ALL "
+        "SELECT kind, rule, min(message) FROM etl.issues WHERE run_id = $1 GROUP BY kind, rule, file, row_number"
+        ") per_row GROUP BY kind, rule", (run_id,))
     for kind, rule, rows, example in cursor.fetchall():
         report.findings[(kind, rule)] = rows
         report.examples[(kind, rule)] = example
@@ -534,13 +564,13 @@ def _in_transaction(job: Job, layer: Layer, files: list[SourceFile], report: Run
 def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, batch_size: int,
                         progress: Progress | None, cancel: Cancel | None, ctx: RuleContext, seed: bytes, connection,
                         cursor, dask: dict | None = None, after_close: list | None = None) -> None:
-    with report.phase("start"):  # what the layer holds now: live features' hashes, last run's rejects
-        run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress, cancel)
+    # what the layer holds now (live features' hashes, last run's rejects) is read in the background
+    run = _Run(job, layer, report, cursor, ctx, seed, batch_size, progress, cancel)
     try:
         if dask is not None:
             from gisplatform.schedule.executor.dask_executor import DaskStager
 
-            run.stager = DaskStager(run, **dask)
+            run.stager = DaskStager(run.ready(), **dask)
             after_close.append(run.stager.drop_scratch)
         with report.phase("read and check rows"):
             _load_sources(run, job, layer, files)
@@ -550,6 +580,7 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
             if run.stager is not None:
                 run.stager.close()
         finally:
+            _settle(run)
             run.staging.close()
             if run.overlaps is not None:
                 run.overlaps.close()
@@ -560,8 +591,6 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
             raise RuntimeError(f"row accounting does not balance: read {report.read} ≠ inserted "
                                f"{report.inserted} + updated {report.updated} + unchanged {report.unchanged} "
                                f"+ rejected {report.rejected}")
-        cursor.execute(f"SELECT count(*) FROM {layer.qualified_table} WHERE retired_at IS NULL")
-        report.features = cursor.fetchone()[0]
     cursor.execute(finish_sql(report.run_id), (report.read, report.inserted, report.updated, report.unchanged,
                                               report.rejected, report.retired, report.repaired, report.warnings,
                                               json.dumps(report.as_json(), ensure_ascii=False, default=str),

@@ -35,6 +35,7 @@ class MergeCounts:
     unchanged: int = 0  # accepted but identical to the stored version
     retired: int = 0
     history: int = 0
+    revived: int = 0  # of the updated, features that were retired and are live again
 
 
 def _fields(layer: Layer) -> list[str]:
@@ -111,7 +112,7 @@ def upsert_sql(staging: Staging, layer: Layer) -> str:
         WITH incoming AS (
             SELECT * FROM {staging.table} WHERE errors IS NULL
         ), changed AS (
-            SELECT c.*, d.fid AS d_fid
+            SELECT c.*, d.fid AS d_fid, d.retired_at IS NOT NULL AS d_was_retired
             FROM incoming c LEFT JOIN {data} d ON {key_equal('d', 'c', key)}
             WHERE d.fid IS NULL OR d.row_hash <> c.row_hash OR d.retired_at IS NOT NULL
                OR d.qa_flags IS DISTINCT FROM c.qa_flags::text[]
@@ -134,7 +135,8 @@ def upsert_sql(staging: Staging, layer: Layer) -> str:
         ), issues AS ({_issues_insert(staging, layer, "changed c")}
         )
         SELECT (SELECT count(*) FROM incoming), (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated),
-               (SELECT count(*) FROM to_history), (SELECT count(*) FROM issues)"""
+               (SELECT count(*) FROM to_history), (SELECT count(*) FROM issues),
+               (SELECT count(*) FROM changed WHERE d_was_retired)"""
 
 
 def first_load_sql(staging: Staging, layer: Layer) -> str:
@@ -150,7 +152,7 @@ def first_load_sql(staging: Staging, layer: Layer) -> str:
             RETURNING 1
         ), issues AS ({_issues_insert(staging, layer, accepted)}
         )
-        SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM inserted), 0, 0, (SELECT count(*) FROM issues)"""
+        SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM inserted), 0, 0, (SELECT count(*) FROM issues), 0"""
 
 
 def retire_sql(staging: Staging, layer: Layer) -> str:
@@ -245,7 +247,8 @@ def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules:
     cursor.execute(quarantine_sql(staging, layer))
     cursor.execute(f"SELECT count(*) FROM {staging.table} WHERE errors IS NOT NULL")
     counts.rejected = cursor.fetchone()[0]
-    (incoming, counts.inserted, counts.updated, counts.history, _), first_load = _upsert(cursor, staging, layer)
+    (incoming, counts.inserted, counts.updated, counts.history, _, counts.revived), first_load = \
+        _upsert(cursor, staging, layer)
     counts.unchanged = incoming - counts.inserted - counts.updated
     if not ctx.incremental and not first_load:  # every row of a first load came from this source: none is gone
         cursor.execute(retire_sql(staging, layer))

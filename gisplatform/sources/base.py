@@ -13,6 +13,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 
@@ -56,7 +57,8 @@ class SourceBatch:
     crs: int | np.ndarray | None  # EPSG stated for the whole batch, or one per row (0 = not stated)
     problems: list[RowProblem] = field(default_factory=list)
     text_is_latin1: bool = False  # text columns hold raw bytes read as latin-1; decode before use
-    raw_geometry_wkb: np.ndarray | None = None  # as read, for change detection without re-encoding
+    # as read, for change detection without re-encoding; an Arrow array stays one (no Python object per row)
+    raw_geometry_wkb: np.ndarray | pa.Array | None = None
     geometry_pending: bool = False  # geometry is still only raw_geometry_wkb: see parse_geometry
 
     def __len__(self) -> int:
@@ -66,7 +68,10 @@ class SourceBatch:
         """Geometries from the WKB a reader handed over unparsed. Parsing waits until the rows that need it are
         known: a re-run recognises most rows as unchanged from the WKB bytes alone and never parses them."""
         if self.geometry_pending:
-            self.geometry = shapely.from_wkb(self.raw_geometry_wkb, on_invalid="ignore")
+            wkb = self.raw_geometry_wkb
+            if isinstance(wkb, pa.Array):
+                wkb = wkb.to_numpy(zero_copy_only=False)
+            self.geometry = shapely.from_wkb(wkb, on_invalid="ignore")
             self.geometry_pending = False
         return self
 

@@ -108,7 +108,8 @@ class VectorReader:
         columns = [c for c in record_batch.schema.names if c != geometry_name]
         # Arrow-backed columns: no Python object per value; the transform stage works on Arrow arrays
         rows = pd.DataFrame({c: pd.Series(pd.arrays.ArrowExtensionArray(record_batch.column(c))) for c in columns})
-        wkb = record_batch.column(geometry_name).to_numpy(zero_copy_only=False) if geometry_name in record_batch.schema.names \
+        # the WKB stays Arrow: hashed as it lies, turned into Python bytes only for the rows parsed
+        wkb = record_batch.column(geometry_name) if geometry_name in record_batch.schema.names \
             else np.full(record_batch.num_rows, None, dtype=object)
         return SourceBatch(
             file=self.path,

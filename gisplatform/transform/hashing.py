@@ -4,15 +4,16 @@ Two hashes drive change detection (see gisplatform.load.merge):
   * the *source hash* of a row as read, to skip unchanged rows before any parsing or validation;
   * the *row hash* of the stored attributes and normalised geometry, to leave unchanged rows untouched.
 
-Either way each row's columns are joined into one byte string by Arrow (numbers by their bit patterns, never by
-a text formatting that could change), then hashed:
+Both read the values as stored (numbers by their bit patterns, never by a text formatting that could change):
   * the row hash (:func:`hash_columns`) is compared with stored hashes across upgrades, so it must never change:
-    BLAKE2b-64, a standard algorithm, one C call per row (about 1.4 s per million rows);
+    each row's columns joined into one byte string by Arrow, then BLAKE2b-64, a standard algorithm, one C call
+    per row (about 1.4 s per million rows);
   * the source hash (:func:`fast_hash_columns`) is computed for every row of every run, and a re-run of a
-    barely changed file is mostly this: SipHash-2-4 in one vectorised call (pandas' ``hash_array``, about
-    0.25 s per million rows). Were a pandas upgrade to change it, the next run would find no row unchanged by
-    its source hash, process every row, and still leave them untouched by their row hash: slower once, never
-    wrong.
+    barely changed file is mostly this: Polars' ``hash_rows``, which hashes the Arrow columns where they lie,
+    with no Python object per row (0.27 s per million parcels here, against 1.28 s for joining each row into a
+    byte string and SipHashing it). Polars promises it stable only within a version: after an upgrade the
+    next run finds no row unchanged by its source hash, processes every row, and still leaves them untouched
+    by their row hash: slower once, never wrong.
 """
 from __future__ import annotations
 
@@ -69,10 +70,21 @@ def hash_columns(columns: list[pa.Array], seed: bytes = b"") -> np.ndarray:
 
 def fast_hash_columns(columns: list[pa.Array], seed: bytes = b"") -> np.ndarray:
     """One int64 hash per row, like :func:`hash_columns` but vectorised and not promised stable across upgrades."""
-    from pandas.util import hash_array
+    import polars as pl
 
-    key = hashlib.blake2b(seed, digest_size=8).hexdigest()  # SipHash takes a 16-character key
-    return hash_array(_joined_rows(columns), hash_key=key, categorize=False).view(np.int64)
+    if not columns:
+        raise ValueError("nothing to hash")
+    key = int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "little")
+    folded = [_zero_folded(c) for c in columns]
+    frame = pl.from_arrow(pa.table(folded, names=[str(i) for i in range(len(folded))]), rechunk=False)
+    return frame.hash_rows(seed=key).to_numpy().view(np.int64)
+
+
+def _zero_folded(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Floats with -0.0 folded into 0.0 (equal values, one hash); other columns as they are."""
+    if pa.types.is_floating(array.type):
+        return pc.add(array, 0.0)
+    return array
 
 
 def seed_of(*parts: str) -> bytes:

@@ -83,7 +83,7 @@ def source_hashes(batch: SourceBatch, seed: bytes) -> np.ndarray:
     """Hash of each row exactly as read (all columns, geometry bytes, stated CRS)."""
     columns = [arrow.as_arrow(batch.rows[c]) for c in batch.rows.columns]
     wkb = batch.raw_geometry_wkb if batch.raw_geometry_wkb is not None else shapely.to_wkb(batch.geometry)
-    columns.append(pa.array(wkb, pa.binary(), from_pandas=True))
+    columns.append(wkb if isinstance(wkb, pa.Array) else pa.array(wkb, pa.binary(), from_pandas=True))
     stated = batch.crs if isinstance(batch.crs, np.ndarray) else np.full(len(batch), batch.crs or 0)
     columns.append(pa.array(np.asarray(stated, dtype=np.int64)))
     return fast_hash_columns(columns, seed)
@@ -100,9 +100,15 @@ def subset(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:
         crs=batch.crs[keep] if isinstance(batch.crs, np.ndarray) else batch.crs,
         problems=[type(p)(int(index[p.index]), p.rule, p.message, p.field) for p in batch.problems if keep[p.index]],
         text_is_latin1=batch.text_is_latin1,
-        raw_geometry_wkb=batch.raw_geometry_wkb[keep] if batch.raw_geometry_wkb is not None else None,
+        raw_geometry_wkb=_rows_of(batch.raw_geometry_wkb, keep),
         geometry_pending=batch.geometry_pending,
     )
+
+
+def _rows_of(values: np.ndarray | pa.Array | None, keep: np.ndarray) -> np.ndarray | pa.Array | None:
+    if values is None:
+        return None
+    return values.filter(pa.array(keep)) if isinstance(values, pa.Array) else values[keep]
 
 
 def _raw_record_builder(batch: SourceBatch, decoded: dict[str, pa.Array], stated: np.ndarray):

@@ -17,9 +17,14 @@ def rows(db, sql, **params):
         return connection.execute(sa.text(sql), params).all()
 
 
+def live(db) -> int:
+    return rows(db, "SELECT count(*) FROM data.cadastral_parcels WHERE retired_at IS NULL")[0][0]
+
+
 def test_first_load_inserts_every_valid_row(db, tmp_path):
     report = load(write_parcels(tmp_path / "p.gpkg", parcels(5)))
     assert (report.read, report.inserted, report.updated, report.unchanged, report.rejected) == (5, 5, 0, 0, 0)
+    assert report.features == 5
     assert rows(db, "SELECT count(*), min(version), max(version) FROM data.cadastral_parcels")[0] == (5, 1, 1)
     assert rows(db, "SELECT count(*) FROM history.cadastral_parcels")[0][0] == 0
 
@@ -80,13 +85,16 @@ def test_full_snapshot_retires_missing_rows_and_incremental_does_not(db, tmp_pat
     assert report.retired == 1
     assert rows(db, "SELECT parcel_no, retired_at IS NOT NULL FROM data.cadastral_parcels ORDER BY fid") == [
         ("1", False), ("2", False), ("3", False), ("4", True)]  # retired, not deleted
+    assert report.features == live(db) == 3  # the run's own arithmetic, checked against a count
 
 
 def test_a_retired_row_that_comes_back_is_reactivated_with_its_gap_in_history(db, tmp_path):
     load(write_parcels(tmp_path / "a.gpkg", parcels(2)))
-    load(write_parcels(tmp_path / "b.gpkg", parcels(1)))
+    retiring = load(write_parcels(tmp_path / "b.gpkg", parcels(1)))
+    assert retiring.features == live(db) == 1
     report = load(write_parcels(tmp_path / "c.gpkg", parcels(2)))
     assert report.updated == 1
+    assert report.features == live(db) == 2  # the retired feature counts as live again
     assert rows(db, "SELECT retired_at, version FROM data.cadastral_parcels WHERE parcel_no = '2'") == [(None, 2)]
     (retired, version_end_is_retirement), = rows(
         db, "SELECT h.retired, h.version_end < d.version_start FROM history.cadastral_parcels h "
