@@ -39,6 +39,7 @@ from gisplatform.transform import pipeline
 from gisplatform.transform.hashing import seed_of
 from gisplatform.validate import RuleContext, rules_for, run_row_rules
 from gisplatform.validate.codes import AdminUnitIndex
+from gisplatform.validate.sets import DuplicateNaturalKey, key_text
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 50_000
@@ -209,24 +210,54 @@ def _live_features(cursor, layer: Layer) -> tuple[np.ndarray, np.ndarray, np.nda
     return hashes[order], fids[order], null_fids
 
 
-def _reusable_rejects(cursor, job: Job, layer: Layer, set_rules) -> tuple[int | None, np.ndarray, np.ndarray]:
-    """The rows the job's last successful run rejected for themselves alone: (that run, their source hashes
-    sorted, their natural keys as text). A row rejected (also) by a set rule, e.g. a duplicate key, depends on
-    other rows and is checked again; so is every row when the seed (layer, codes, options, version) changed,
-    since its source hash then differs."""
+@dataclass
+class Reusable:
+    """The rows the job's last successful run rejected whose reasons hold again if they come again unchanged."""
+
+    run_id: int | None
+    hashes: np.ndarray  # their source hashes, sorted
+    keys: np.ndarray  # their natural keys as text
+    grouped: np.ndarray  # bool: rejected as a copy of a duplicate key (whose other copies must all come again)
+
+    def without_groups(self) -> "Reusable":
+        keep = ~self.grouped
+        return Reusable(self.run_id, self.hashes[keep], self.keys[keep], self.grouped[keep])
+
+    @classmethod
+    def none(cls) -> "Reusable":
+        return cls(None, np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=bool))
+
+
+def _reusable_rejects(cursor, job: Job, layer: Layer, set_rules) -> Reusable:
+    """The rows the job's last successful run rejected for themselves alone, or as copies of a duplicate key
+    among themselves. A row rejected for any other set rule, or as a duplicate of a loaded feature or of a row
+    rejected earlier, depends on rows outside the run's rejects and is checked again; so is every row when the
+    seed (layer, codes, options, version) changed, since its source hash then differs. A duplicate-key group is
+    reused only while all its copies come again unchanged and no other row takes its key (see
+    ``_Run.check_groups``)."""
     cursor.execute("SELECT max(run_id) FROM etl.runs WHERE job = $1 AND layer = $2 AND status = 'succeeded'",
                    (job.name, layer.name))
     previous = cursor.fetchone()[0]
     if previous is None:
-        return None, np.zeros(0, np.int64), np.zeros(0, dtype=object)
-    set_rule_names = "{" + ",".join(r.name for r in set_rules) + "}"
-    cursor.execute("SELECT source_hash, min(natural_key) FROM etl.rejects "
-                   "WHERE run_id = $1 AND source_hash IS NOT NULL "
-                   "GROUP BY source_hash HAVING bool_and(rule <> ALL($2::text[])) ORDER BY source_hash",
-                   (previous, set_rule_names))
+        return Reusable.none()
+    duplicate = next((r.name for r in set_rules if isinstance(r, DuplicateNaturalKey)), "")
+    others = "{" + ",".join(r.name for r in set_rules if r.name != duplicate) + "}"
+    # a clean group: two or more copies, each rejected once as a duplicate, for nothing that depends on other rows
+    cursor.execute("""
+        WITH per_row AS (
+            SELECT source_hash, min(natural_key) AS natural_key, count(*) FILTER (WHERE rule = $3) AS copies,
+                   bool_and(rule <> ALL($2::text[])) AS own FROM etl.rejects
+            WHERE run_id = $1 AND source_hash IS NOT NULL GROUP BY source_hash
+        ), clean AS (
+            SELECT natural_key FROM per_row WHERE copies > 0 GROUP BY natural_key
+            HAVING count(*) > 1 AND bool_and(copies = 1 AND own))
+        SELECT p.source_hash, p.natural_key, p.copies > 0 FROM per_row p
+        WHERE p.own AND (p.copies = 0 OR p.natural_key IN (SELECT natural_key FROM clean))
+        ORDER BY p.source_hash""", (previous, others, duplicate))
     table = cursor.fetch_arrow_table()
-    return (previous, table.column(0).to_numpy().astype(np.int64),
-            np.asarray(table.column(1).to_pylist(), dtype=object))
+    return Reusable(previous, table.column(0).to_numpy().astype(np.int64),
+                    np.asarray(table.column(1).to_pylist(), dtype=object),
+                    table.column(2).to_numpy(zero_copy_only=False).astype(bool))
 
 
 def _first_matches(known: np.ndarray, used: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -252,7 +283,9 @@ class _Run:
         self.seed, self.batch_size, self.progress = seed, batch_size, progress
         self.row_rules, self.set_rules = rules_for(layer)
         self.overlaps = next((r.new_index() for r in self.set_rules if r.needs_pairs), None)
-        self.again: list[tuple[np.ndarray, str, np.ndarray, np.ndarray]] = []  # (hashes, file, rows, keys)
+        # rows rejected again unchanged: (hashes, file, rows, keys, in a duplicate-key group) per batch
+        self.again: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.held: list[_Held] = []  # the source rows of duplicate-key groups, in case a group no longer holds
         self.staging = Staging(cursor, layer, report.run_id)
         self.extra_rejects = 0
         self.stager = None  # a DaskStager when the per-row work runs on a Dask cluster
@@ -266,10 +299,10 @@ class _Run:
         # live features by source hash (sorted), and those loaded without one, which no source row can match
         self.known, self.known_fids, self.hashless_fids = _live_features(self.cursor, self.layer)
         self.known_used = np.zeros(len(self.known), dtype=bool)  # known hashes already matched by a source row
-        # rows the last run rejected for themselves alone: if they come again unchanged, so do their reasons
-        self.previous_run, self.rejected_known, self.rejected_keys = _reusable_rejects(
-            self.cursor, self.job, self.layer, self.set_rules)
-        self.rejected_used = np.zeros(len(self.rejected_known), dtype=bool)
+        # rows the last run rejected for themselves alone (or as copies of a duplicate key among themselves): if
+        # they come again unchanged, so do their reasons
+        self.reusable = _reusable_rejects(self.cursor, self.job, self.layer, self.set_rules)
+        self.rejected_used = np.zeros(len(self.reusable.hashes), dtype=bool)
         self.staging.create()
 
     def ready(self) -> "_Run":
@@ -283,29 +316,62 @@ class _Run:
         """Rows identical to a stored live row; repeats of a row already skipped are processed (duplicates)."""
         return _first_matches(self.known, self.known_used, hashes)[0]
 
-    def _rejected_again(self, hashes: np.ndarray, rows: np.ndarray, display: str, skip: np.ndarray) -> np.ndarray:
-        """Rows (not skipped) identical to a row the last run rejected for itself alone: rejected again, for the
-        same reasons, without being checked or staged (their reasons are copied in :meth:`merge_staged`)."""
+    def _rejected_again(self, hashes: np.ndarray, rows: np.ndarray, display: str,
+                        skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (not skipped) identical to a reusable reject of the last run: rejected again, for the same
+        reasons, without being checked or staged (their reasons are copied in :meth:`merge_staged`). Returns
+        them, and those of them that are copies of a duplicate key (held until :meth:`release_broken_groups`)."""
         again = np.zeros(len(hashes), dtype=bool)
+        grouped = np.zeros(len(hashes), dtype=bool)
         candidates = np.flatnonzero(~skip)
-        matched, position = _first_matches(self.rejected_known, self.rejected_used, hashes[candidates])
+        matched, position = _first_matches(self.reusable.hashes, self.rejected_used, hashes[candidates])
         again[candidates[matched]] = True
+        grouped[candidates[matched]] = self.reusable.grouped[position]
         if again.any():
             self.again.append((hashes[again], np.full(int(again.sum()), display, dtype=object), rows[again],
-                               self.rejected_keys[position]))
-        return again
+                               self.reusable.keys[position], self.reusable.grouped[position]))
+        return again, grouped
+
+    def reuse_no_groups(self) -> None:
+        self.reusable = self.reusable.without_groups()
+        self.rejected_used = np.zeros(len(self.reusable.hashes), dtype=bool)
 
     def unmatched_fids(self) -> np.ndarray:
         """Live features no source row matched unchanged (see Staging.append_unmatched)."""
         return np.concatenate([self.known_fids[~self.known_used], self.hashless_fids]).astype(np.int64)
 
+    def release_broken_groups(self) -> None:
+        """A duplicate-key group rejected again holds only while every copy came again unchanged and no staged
+        row has its key (a new copy, or a changed one). The copies of a group that no longer holds are checked
+        like any other row: fixed at the source, the last copy loads."""
+        if not self.held:
+            return
+        reusable = self.reusable
+        broken = set(reusable.keys[reusable.grouped & ~self.rejected_used])  # a copy did not come again
+        self.staging.wait()
+        self.cursor.execute(f"SELECT DISTINCT {key_text('s', self.layer.natural_key)} FROM {self.staging.table} s")
+        held_keys = set(np.concatenate([h.keys for h in self.held]))
+        broken |= held_keys & set(self.cursor.fetch_arrow_table().column(0).to_pylist())
+        if not broken:
+            return
+        broken_keys = np.array(sorted(broken), dtype=object)
+        self.again = [tuple(part[keep] for part in entry) for entry in self.again
+                      for keep in [~(entry[4] & np.isin(entry[3], broken_keys))]]
+        for held in self.held:
+            release = np.isin(held.keys, broken_keys)
+            if release.any():
+                held.file_report.rejected_unchanged -= int(release.sum())
+                self._process(pipeline.subset(held.batch, release), held.plan, held.hashes[release])
+        self.held = []
+
     def _stage_rejected_again(self) -> int:
         """Record the rows rejected again unchanged (for the key checks and retirement), copy their reasons."""
-        if not self.again:
+        if not any(len(entry[0]) for entry in self.again):
             return 0
-        hashes, files, rows, keys = (np.concatenate(parts) for parts in zip(*self.again))
-        self.staging.append_again(hashes, files.tolist(), rows, keys)
-        self.cursor.execute(merge.rejected_again_sql(self.staging, self.layer, self.previous_run))
+        hashes, files, rows, keys, grouped = (np.concatenate(parts) for parts in zip(*self.again))
+        self.staging.append_again(hashes, files.tolist(), rows, keys, grouped)
+        duplicate = next((r.name for r in self.set_rules if isinstance(r, DuplicateNaturalKey)), "")
+        self.cursor.execute(merge.rejected_again_sql(self.staging, self.layer, self.reusable.run_id, duplicate))
         return len(hashes)
 
     def load_file(self, source: SourceFile) -> None:
@@ -333,14 +399,21 @@ class _Run:
     def _load_batch(self, batch, plan, file_report: FileReport) -> None:
         hashes = pipeline.source_hashes(batch, self.seed)
         skip = self.ready()._skippable(hashes)
-        again = self._rejected_again(hashes, batch.row_numbers, plan.display, skip)
+        again, grouped = self._rejected_again(hashes, batch.row_numbers, plan.display, skip)
         file_report.rows += len(batch)
         file_report.skipped_unchanged += int(skip.sum())
         file_report.rejected_unchanged += int(again.sum())
         self.report.read += len(batch)
+        if grouped.any():
+            self.held.append(_Held(pipeline.subset(batch, grouped), plan, file_report, hashes[grouped],
+                                   self.again[-1][3][self.again[-1][4]]))
         if skip.any() or again.any():
             keep = ~(skip | again)
             batch, hashes = pipeline.subset(batch, keep), hashes[keep]
+        self._process(batch, plan, hashes)
+
+    def _process(self, batch, plan, hashes: np.ndarray) -> None:
+        """Transform, check and stage source rows that were neither skipped nor rejected again."""
         if not len(batch):
             return
         batch.parse_geometry()
@@ -373,6 +446,7 @@ class _Run:
         self.ready()
         if self.stager is not None:
             self.stager.finish()
+        self.release_broken_groups()
         self.staging.append_unmatched(self.unmatched_fids())
         rejected_again = self._stage_rejected_again()
         if self.progress:
@@ -397,6 +471,17 @@ class _Run:
         r.rejected = counts.rejected + self.extra_rejects + rejected_again
         r.unchanged = counts.unchanged + skipped
         self.staging.drop()
+
+
+@dataclass
+class _Held:
+    """Source rows rejected again as copies of a duplicate key, kept until their group is known to hold."""
+
+    batch: object  # SourceBatch of just these rows
+    plan: object
+    file_report: FileReport
+    hashes: np.ndarray
+    keys: np.ndarray  # natural key text, as the last run recorded it
 
 
 def _settle(run: _Run) -> None:
@@ -571,6 +656,7 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
             from gisplatform.schedule.executor.dask_executor import DaskStager
 
             run.stager = DaskStager(run.ready(), **dask)
+            run.reuse_no_groups()  # held rows could not be sent to the cluster after it finished
             after_close.append(run.stager.drop_scratch)
         with report.phase("read and check rows"):
             _load_sources(run, job, layer, files)

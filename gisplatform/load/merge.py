@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from gisplatform.layers import DATA_SCHEMA, Layer
 from gisplatform.load.staging import Staging, quote
 from gisplatform.validate.base import SetContext, SetRule
-from gisplatform.validate.sets import key_equal, key_text
+from gisplatform.validate.sets import duplicate_message, key_equal, key_text
 
 BULK_EMPTY_FRACTION = 0.1  # live rows below this share of the staged rows: rebuild spatial indexes once
 REJECT_COLUMNS = "run_id, layer, file, row_number, natural_key, rule, field, message, raw_record, source_hash"
@@ -85,18 +85,26 @@ def quarantine_sql(staging: Staging, layer: Layer) -> str:
         WHERE s.errors IS NOT NULL"""
 
 
-def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int) -> str:
+def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int, duplicate_rule: str) -> str:
     """Copy the previous run's reasons for the rows it rejected that came again unchanged (the ``again`` table),
     under this run, with the file and row they now have. DISTINCT ON: two identical rows rejected last time
-    left their reasons twice; a row takes them once."""
+    left their reasons twice; a row takes them once. A copy of a duplicate key gets its message anew, naming
+    the other copies where they are now (rows may have moved in the file)."""
+    renamed = f"""
+            SELECT a.src_file, a.src_row, {duplicate_message('a.natural_key', 'o')} AS message
+            FROM {staging.again_table} a JOIN {staging.again_table} o
+                 ON o.natural_key = a.natural_key AND o.grouped AND (o.src_file, o.src_row) <> (a.src_file, a.src_row)
+            WHERE a.grouped GROUP BY a.src_file, a.src_row, a.natural_key"""
     return f"""
         INSERT INTO etl.rejects ({REJECT_COLUMNS})
-        SELECT {staging.run_id}, '{layer.name}', a.src_file, a.src_row, r.natural_key, r.rule, r.field, r.message,
+        SELECT {staging.run_id}, '{layer.name}', a.src_file, a.src_row, r.natural_key, r.rule, r.field,
+               CASE WHEN r.rule = '{duplicate_rule}' AND a.grouped THEN coalesce(g.message, r.message) ELSE r.message END,
                r.raw_record, r.source_hash
         FROM {staging.again_table} a JOIN (
             SELECT DISTINCT ON (source_hash, rule, field, message) * FROM etl.rejects
             WHERE run_id = {int(previous_run)} AND source_hash IS NOT NULL
             ORDER BY source_hash, rule, field, message, id) r ON r.source_hash = a.source_hash
+            LEFT JOIN ({renamed}) g ON g.src_file = a.src_file AND g.src_row = a.src_row
         ORDER BY a.src_file, a.src_row, r.id"""
 
 

@@ -53,7 +53,7 @@ class Staging:
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.loaded_pairs_table} (sid bigint, fid bigint, "
                             "natural_key text, area float8)")
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.again_table} (source_hash bigint, src_file text, "
-                            "src_row integer, natural_key text)")
+                            "src_row integer, natural_key text, grouped boolean)")
         return self
 
     def append(self, batch: LayerBatch) -> np.ndarray:
@@ -86,12 +86,15 @@ class Staging:
         self._ingest(self.pairs_table, {"a_sid": pa.array(a, pa.int64()), "b_sid": pa.array(b, pa.int64()),
                                         "area": pa.array(area, pa.float64())})
 
-    def append_again(self, hashes: np.ndarray, files: list[str], rows: np.ndarray, keys: np.ndarray) -> None:
-        """Rows rejected by the previous run and unchanged since: not staged, their reasons are copied."""
+    def append_again(self, hashes: np.ndarray, files: list[str], rows: np.ndarray, keys: np.ndarray,
+                     grouped: np.ndarray) -> None:
+        """Rows rejected by the previous run and unchanged since: not staged, their reasons are copied (those of
+        the copies of a duplicate key (``grouped``) with the other copies named as they are now)."""
         self._ingest(self.again_table, {"source_hash": pa.array(hashes, pa.int64()),
                                         "src_file": pa.array(files, pa.string()),
                                         "src_row": pa.array(np.asarray(rows, dtype=np.int32)),
-                                        "natural_key": pa.array(keys, pa.string(), from_pandas=True)})
+                                        "natural_key": pa.array(keys, pa.string(), from_pandas=True),
+                                        "grouped": pa.array(np.asarray(grouped, dtype=bool))})
 
     def _ingest(self, qualified: str, columns: dict) -> None:
         self.wait()

@@ -41,6 +41,14 @@ def record_sql(staging: str, kind: str, rule: str, findings_sql: str) -> str:
     return f"UPDATE {staging} s SET {target} FROM ({findings_sql}) f WHERE s.sid = f.sid"
 
 
+def duplicate_message(key_sql: str, others: str) -> str:
+    """SQL of the message on each copy of a duplicate key, naming the other copies (rows ``others`` of a
+    GROUP BY, with src_file and src_row); also used when a group is rejected again unchanged (merge)."""
+    return (f"'duplicate natural key (' || {key_sql} || '): also in ' || string_agg({others}.src_file || ' row ' "
+            f"|| {others}.src_row, ', ' ORDER BY {others}.src_file, {others}.src_row) "
+            "|| '; every copy is rejected: correct the numbering at the source'")
+
+
 class DuplicateNaturalKey(SetRule):
     """No two source rows share a natural key (all copies are rejected: only the source can say which is right)."""
 
@@ -52,9 +60,7 @@ class DuplicateNaturalKey(SetRule):
         within = f"""
             WITH dup AS (SELECT {cols} FROM {ctx.staging} s WHERE {staged_key_complete} GROUP BY {cols}
                          HAVING count(*) > 1)
-            SELECT s.sid, 'duplicate natural key (' || {key_text('s', key)} || '): also in '
-                   || string_agg(o.src_file || ' row ' || o.src_row, ', ' ORDER BY o.src_file, o.src_row)
-                   || '; every copy is rejected: correct the numbering at the source' AS message
+            SELECT s.sid, {duplicate_message(key_text('s', key), 'o')} AS message
             FROM {ctx.staging} s JOIN dup USING ({cols})
                  JOIN {ctx.staging} o ON {key_equal('s', 'o', key)} AND o.sid <> s.sid
             GROUP BY s.sid, {staged_key}"""

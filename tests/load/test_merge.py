@@ -231,3 +231,44 @@ def test_a_first_load_keeps_a_key_that_a_foreign_key_depends_on(db, tmp_path):
     finally:
         with db.begin() as connection:
             connection.execute(sa.text("DROP TABLE public.parcel_notes"))
+
+
+DUPLICATE_OF_ROW = ("duplicate natural key (sheet_commune_code=05977, map_sheet_no=3, parcel_no=1): also in {} "
+                    "row {}; every copy is rejected: correct the numbering at the source")
+
+
+def test_an_unchanged_duplicate_group_is_rejected_again_naming_its_copies_where_they_are_now(db, tmp_path):
+    """All copies of a duplicate key again, unchanged, and no other row with the key: rejected again without
+    being checked, each message naming the other copy at the row it has now."""
+    source = parcels(3) + [parcel(5, SOTHUA="1")]  # rows 1 and 4 share parcel number 1
+    first = load(write_parcels(tmp_path / "a.gpkg", source))
+    assert first.rejected == 2
+    source.insert(0, parcel(7))  # every row moves down one
+    second = load(write_parcels(tmp_path / "b.gpkg", source))
+    assert second.files[0].rejected_unchanged == 2
+    assert (second.read, second.rejected, second.inserted, second.unchanged) == (5, 2, 1, 2) and second.balanced
+    (file, _, _), _ = found = rows(db, "SELECT file, row_number, message FROM etl.rejects WHERE run_id = :r "
+                                       "ORDER BY row_number", r=second.run_id)
+    assert file.endswith("b.gpkg")
+    assert found == [(file, 2, DUPLICATE_OF_ROW.format(file, 5)), (file, 5, DUPLICATE_OF_ROW.format(file, 2))]
+    assert second.findings[("error", "duplicate_natural_key")] == 2
+
+
+def test_a_new_copy_of_a_duplicate_key_rejected_again_makes_the_group_checked_again(db, tmp_path):
+    source = parcels(3) + [parcel(5, SOTHUA="1")]
+    load(write_parcels(tmp_path / "a.gpkg", source))
+    third = load(write_parcels(tmp_path / "b.gpkg", source + [parcel(9, SOTHUA="1")]))
+    assert third.files[0].rejected_unchanged == 0
+    assert (third.rejected, third.unchanged, third.inserted) == (3, 2, 0) and third.balanced
+    messages = dict(rows(db, "SELECT row_number, message FROM etl.rejects WHERE run_id = :r", r=third.run_id))
+    assert sorted(messages) == [1, 4, 5]
+    assert "row 4, " in messages[1] and "row 5;" in messages[1] and "row 1, " in messages[5]
+
+
+def test_the_last_copy_of_a_duplicate_key_loads_once_the_others_are_gone(db, tmp_path):
+    source = parcels(3) + [parcel(5, SOTHUA="1")]
+    load(write_parcels(tmp_path / "a.gpkg", source))
+    report = load(write_parcels(tmp_path / "b.gpkg", source[:3]))
+    assert report.files[0].rejected_unchanged == 0
+    assert (report.rejected, report.inserted, report.unchanged) == (0, 1, 2) and report.balanced
+    assert rows(db, "SELECT count(*) FROM data.cadastral_parcels WHERE parcel_no = '1' AND retired_at IS NULL") == [(1,)]
