@@ -182,15 +182,21 @@ def recompute_all(engine: sa.Engine, rule_ids: list[str] | None = None) -> Summa
 
 def changed_features(connection: sa.Connection, layer: str, etl_run_id: int) -> list[int]:
     """Ids of the features of ``layer`` an ETL run inserted, updated or retired."""
+    # one scan of the layer for both (a million parcels: 0.4 s a scan)
     return connection.execute(sa.text(f"""
-        SELECT fid FROM data."{layer}" WHERE run_id = :r
-        UNION SELECT fid FROM history."{layer}" WHERE ended_by_run = :r
-        UNION SELECT fid FROM data."{layer}"
-              WHERE retired_at >= (SELECT started_at FROM etl.runs WHERE run_id = :r)"""),
+        SELECT fid FROM data."{layer}"
+        WHERE run_id = :r OR retired_at >= (SELECT started_at FROM etl.runs WHERE run_id = :r)
+        UNION SELECT fid FROM history."{layer}" WHERE ended_by_run = :r"""),
         {"r": etl_run_id}).scalars().all()
 
 
-def _live_count(connection: sa.Connection, layer: str) -> int:
+def _live_count(connection: sa.Connection, layer: str, etl_run_id: int | None = None) -> int:
+    """Live features of the layer: as the ETL run recorded them when it has (no count of a million rows)."""
+    if etl_run_id is not None:
+        recorded = connection.execute(sa.text("SELECT features FROM etl.runs WHERE run_id = :r AND layer = :l"),
+                                      {"r": etl_run_id, "l": layer}).scalar()
+        if recorded is not None:
+            return recorded
     return connection.execute(sa.text(f'SELECT count(*) FROM data."{layer}" WHERE retired_at IS NULL')).scalar_one()
 
 
@@ -220,7 +226,7 @@ def recompute_after_run(engine: sa.Engine, layer: str, etl_run_id: int, changed_
         summary.changed = len(ids)
         if not ids:
             summary.mode = "nothing changed"
-        plan = plan_for(layer, ids, _live_count(connection, layer)) if ids else []
+        plan = plan_for(layer, ids, _live_count(connection, layer, etl_run_id)) if ids else []
         if plan and all(scope is None for check, scope in plan if layer in check.layers):
             summary.mode = "full (large change)"
         _run_checks(connection, plan, {layer: ids}, summary)
