@@ -234,7 +234,7 @@ def _reusable_rejects(cursor, job: Job, layer: Layer, set_rules) -> Reusable:
     rejected earlier, depends on rows outside the run's rejects and is checked again; so is every row when the
     seed (layer, codes, options, version) changed, since its source hash then differs. A duplicate-key group is
     reused only while all its copies come again unchanged and no other row takes its key (see
-    ``_Run.check_groups``)."""
+    ``_Run.release_broken_groups``)."""
     cursor.execute("SELECT max(run_id) FROM etl.runs WHERE job = $1 AND layer = $2 AND status = 'succeeded'",
                    (job.name, layer.name))
     previous = cursor.fetchone()[0]
