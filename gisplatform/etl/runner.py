@@ -446,9 +446,10 @@ class _Run:
         self.ready()
         if self.stager is not None:
             self.stager.finish()
-        self.release_broken_groups()
-        self.staging.append_unmatched(self.unmatched_fids())
-        rejected_again = self._stage_rejected_again()
+        with self.report.phase("rejected again"):  # duplicate groups settled, last run's reasons copied
+            self.release_broken_groups()
+            self.staging.append_unmatched(self.unmatched_fids())
+            rejected_again = self._stage_rejected_again()
         if self.progress:
             self.progress("checking and merging", 0, None)
         ctx = merge.set_context(self.cursor, self.staging, self.layer, self.job.full_snapshot)
