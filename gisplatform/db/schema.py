@@ -198,6 +198,9 @@ def _etl_tables(metadata: sa.MetaData) -> None:
         sa.Column("raw_record", JSONB(), comment="the source row as read (may hold personal data: internal only)"),
         sa.Column("source_hash", sa.BigInteger(),
                   comment="hash of the source row as read (same seed as the layer's rows)"),
+        sa.Column("copied_from", sa.BigInteger(),
+                  comment="for a row rejected again unchanged: the reject holding its raw record (raw_record is "
+                          "then empty)"),
         schema=ETL_SCHEMA,
         comment="Quarantine: source rows rejected by a rule, with the reason",
     )

@@ -5,6 +5,11 @@ import sqlalchemy as sa
 
 from gisplatform.db.engine import engine
 
+# the quarantine as people read it: a reject copied from an earlier run shows the raw record it refers to
+RESOLVED_REJECTS = ("(SELECT r.id, r.run_id, r.layer, r.file, r.row_number, r.natural_key, r.rule, r.field, r.message, "
+                    "coalesce(r.raw_record, o.raw_record) AS raw_record, r.source_hash "
+                    "FROM etl.rejects r LEFT JOIN etl.rejects o ON o.id = r.copied_from)")
+
 
 def recent_runs(limit: int = 20) -> list[dict]:
     with engine().connect() as connection:
@@ -19,7 +24,7 @@ def recent_runs(limit: int = 20) -> list[dict]:
 
 def run_rejects(run_id: int, limit: int | None = 50) -> list[dict]:
     with engine().connect() as connection:
-        query = ("SELECT file, row_number, natural_key, rule, field, message, raw_record FROM etl.rejects "
+        query = (f"SELECT file, row_number, natural_key, rule, field, message, raw_record FROM {RESOLVED_REJECTS} r "
                  "WHERE run_id = :run ORDER BY file, row_number, id")
         if limit:
             query += f" LIMIT {int(limit)}"

@@ -87,8 +87,9 @@ def quarantine_sql(staging: Staging, layer: Layer) -> str:
 
 def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int, duplicate_rule: str) -> str:
     """Copy the previous run's reasons for the rows it rejected that came again unchanged (the ``again`` table),
-    under this run, with the file and row they now have. DISTINCT ON: two identical rows rejected last time
-    left their reasons twice; a row takes them once. A copy of a duplicate key gets its message anew, naming
+    under this run, with the file and row they now have; the raw record is not repeated, the copy refers to the
+    reject that holds it (``copied_from``, see gisplatform.etl.status.RESOLVED_REJECTS). DISTINCT ON: two identical rows
+    rejected last time left their reasons twice; a row takes them once. A copy of a duplicate key gets its message anew, naming
     the other copies where they are now (rows may have moved in the file)."""
     renamed = f"""
             SELECT a.src_file, a.src_row, {duplicate_message('a.natural_key', 'o')} AS message
@@ -96,12 +97,13 @@ def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int, duplic
                  ON o.natural_key = a.natural_key AND o.grouped AND (o.src_file, o.src_row) <> (a.src_file, a.src_row)
             WHERE a.grouped GROUP BY a.src_file, a.src_row, a.natural_key"""
     return f"""
-        INSERT INTO etl.rejects ({REJECT_COLUMNS})
+        INSERT INTO etl.rejects ({REJECT_COLUMNS}, copied_from)
         SELECT {staging.run_id}, '{layer.name}', a.src_file, a.src_row, r.natural_key, r.rule, r.field,
                CASE WHEN r.rule = '{duplicate_rule}' AND a.grouped THEN coalesce(g.message, r.message) ELSE r.message END,
-               r.raw_record, r.source_hash
+               NULL, r.source_hash, coalesce(r.copied_from, r.id)
         FROM {staging.again_table} a JOIN (
-            SELECT DISTINCT ON (source_hash, rule, field, message) * FROM etl.rejects
+            SELECT DISTINCT ON (source_hash, rule, field, message) id, natural_key, rule, field, message,
+                   source_hash, copied_from FROM etl.rejects
             WHERE run_id = {int(previous_run)} AND source_hash IS NOT NULL
             ORDER BY source_hash, rule, field, message, id) r ON r.source_hash = a.source_hash
             LEFT JOIN ({renamed}) g ON g.src_file = a.src_file AND g.src_row = a.src_row

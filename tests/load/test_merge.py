@@ -5,6 +5,7 @@ import sqlalchemy as sa
 
 from gisplatform.etl.jobs import one_off_job
 from gisplatform.etl.runner import run_job
+from gisplatform.etl.status import RESOLVED_REJECTS, run_rejects
 from tests.builders import parcel, parcels, write_parcels
 
 
@@ -156,8 +157,9 @@ def test_run_log_records_counts_checksum_and_status(db, tmp_path):
 
 
 def _reasons(db, run_id):
-    return rows(db, "SELECT file, row_number, natural_key, rule, field, message, raw_record::text FROM etl.rejects "
-                    "WHERE run_id = :r ORDER BY row_number, rule", r=run_id)
+    """A run's reasons as people read them (a copied reject shows the raw record it refers to)."""
+    return rows(db, "SELECT file, row_number, natural_key, rule, field, message, raw_record::text "
+                    f"FROM {RESOLVED_REJECTS} r WHERE run_id = :r ORDER BY row_number, rule", r=run_id)
 
 
 def test_a_row_rejected_again_unchanged_keeps_its_reasons_without_being_checked_again(db, tmp_path):
@@ -173,6 +175,14 @@ def test_a_row_rejected_again_unchanged_keeps_its_reasons_without_being_checked_
     assert [(r[1] + 1, *r[2:]) for r in before] == [r[1:] for r in after]
     assert all(r[0].endswith("b.gpkg") for r in after)
     assert second.findings[("error", "codes_valid_at_date")] == 1
+    # the copies do not repeat the raw record: they refer to the reject that holds it, and read as it
+    stored = rows(db, "SELECT raw_record IS NULL, copied_from IS NOT NULL FROM etl.rejects WHERE run_id = :r",
+                  r=second.run_id)
+    assert stored and all(stored_row == (True, True) for stored_row in stored)
+    assert [r["raw_record"] for r in run_rejects(second.run_id)] == [r["raw_record"] for r in run_rejects(first.run_id)]
+    third = load(write_parcels(tmp_path / "c.gpkg", source))  # copies of copies: the first run's rejects hold it
+    assert third.files[0].rejected_unchanged == 2
+    assert [r[-1] for r in _reasons(db, third.run_id)] == [r[-1] for r in before]
 
 
 def test_a_row_rejected_again_unchanged_still_keeps_its_loaded_key_from_retirement(db, tmp_path):
