@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import adbc_driver_postgresql.dbapi as adbc
 import numpy as np
@@ -228,6 +228,11 @@ class Reusable:
         return cls(None, np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=bool))
 
 
+def _duplicate_rule(set_rules) -> str:
+    """Name of the layer's duplicate-key rule ("" when it has none)."""
+    return next((r.name for r in set_rules if isinstance(r, DuplicateNaturalKey)), "")
+
+
 def _reusable_rejects(cursor, job: Job, layer: Layer, set_rules) -> Reusable:
     """The rows the job's last successful run rejected for themselves alone, or as copies of a duplicate key
     among themselves. A row rejected for any other set rule, or as a duplicate of a loaded feature or of a row
@@ -240,7 +245,7 @@ def _reusable_rejects(cursor, job: Job, layer: Layer, set_rules) -> Reusable:
     previous = cursor.fetchone()[0]
     if previous is None:
         return Reusable.none()
-    duplicate = next((r.name for r in set_rules if isinstance(r, DuplicateNaturalKey)), "")
+    duplicate = _duplicate_rule(set_rules)
     others = "{" + ",".join(r.name for r in set_rules if r.name != duplicate) + "}"
     # a clean group: two or more copies, each rejected once as a duplicate, for nothing that depends on other rows
     cursor.execute("""
@@ -283,8 +288,7 @@ class _Run:
         self.seed, self.batch_size, self.progress = seed, batch_size, progress
         self.row_rules, self.set_rules = rules_for(layer)
         self.overlaps = next((r.new_index() for r in self.set_rules if r.needs_pairs), None)
-        # rows rejected again unchanged: (hashes, file, rows, keys, in a duplicate-key group) per batch
-        self.again: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.again: list[_Again] = []  # rows rejected again unchanged, per batch
         self.held: list[_Held] = []  # the source rows of duplicate-key groups, in case a group no longer holds
         self.staging = Staging(cursor, layer, report.run_id)
         self.extra_rejects = 0
@@ -328,8 +332,8 @@ class _Run:
         again[candidates[matched]] = True
         grouped[candidates[matched]] = self.reusable.grouped[position]
         if again.any():
-            self.again.append((hashes[again], np.full(int(again.sum()), display, dtype=object), rows[again],
-                               self.reusable.keys[position], self.reusable.grouped[position]))
+            self.again.append(_Again(hashes[again], np.full(int(again.sum()), display, dtype=object), rows[again],
+                                     self.reusable.keys[position], self.reusable.grouped[position]))
         return again, grouped
 
     def reuse_no_groups(self) -> None:
@@ -355,8 +359,7 @@ class _Run:
         if not broken:
             return
         broken_keys = np.array(sorted(broken), dtype=object)
-        self.again = [tuple(part[keep] for part in entry) for entry in self.again
-                      for keep in [~(entry[4] & np.isin(entry[3], broken_keys))]]
+        self.again = [entry.rows_where(~(entry.grouped & np.isin(entry.keys, broken_keys))) for entry in self.again]
         for held in self.held:
             release = np.isin(held.keys, broken_keys)
             if release.any():
@@ -366,12 +369,12 @@ class _Run:
 
     def _stage_rejected_again(self) -> int:
         """Record the rows rejected again unchanged (for the key checks and retirement), copy their reasons."""
-        if not any(len(entry[0]) for entry in self.again):
+        if not any(len(entry.hashes) for entry in self.again):
             return 0
         hashes, files, rows, keys, grouped = (np.concatenate(parts) for parts in zip(*self.again))
         self.staging.append_again(hashes, files.tolist(), rows, keys, grouped)
-        duplicate = next((r.name for r in self.set_rules if isinstance(r, DuplicateNaturalKey)), "")
-        self.cursor.execute(merge.rejected_again_sql(self.staging, self.layer, self.reusable.run_id, duplicate))
+        self.cursor.execute(merge.rejected_again_sql(self.staging, self.layer, self.reusable.run_id,
+                                                     _duplicate_rule(self.set_rules)))
         return len(hashes)
 
     def load_file(self, source: SourceFile) -> None:
@@ -405,8 +408,9 @@ class _Run:
         file_report.rejected_unchanged += int(again.sum())
         self.report.read += len(batch)
         if grouped.any():
+            latest = self.again[-1]  # this batch's rows rejected again
             self.held.append(_Held(pipeline.subset(batch, grouped), plan, file_report, hashes[grouped],
-                                   self.again[-1][3][self.again[-1][4]]))
+                                   latest.keys[latest.grouped]))
         if skip.any() or again.any():
             keep = ~(skip | again)
             batch, hashes = pipeline.subset(batch, keep), hashes[keep]
@@ -472,6 +476,19 @@ class _Run:
         r.rejected = counts.rejected + self.extra_rejects + rejected_again
         r.unchanged = counts.unchanged + skipped
         self.staging.drop()
+
+
+class _Again(NamedTuple):
+    """Rows of one batch rejected again unchanged (parallel arrays)."""
+
+    hashes: np.ndarray
+    files: np.ndarray
+    rows: np.ndarray
+    keys: np.ndarray  # natural key text, as the last run recorded it
+    grouped: np.ndarray  # bool: a copy of a duplicate key
+
+    def rows_where(self, keep: np.ndarray) -> "_Again":
+        return _Again(*(part[keep] for part in self))
 
 
 @dataclass

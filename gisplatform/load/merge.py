@@ -88,9 +88,9 @@ def quarantine_sql(staging: Staging, layer: Layer) -> str:
 def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int, duplicate_rule: str) -> str:
     """Copy the previous run's reasons for the rows it rejected that came again unchanged (the ``again`` table),
     under this run, with the file and row they now have; the raw record is not repeated, the copy refers to the
-    reject that holds it (``copied_from``, see gisplatform.etl.status.RESOLVED_REJECTS). DISTINCT ON: two identical rows
-    rejected last time left their reasons twice; a row takes them once. A copy of a duplicate key gets its message anew, naming
-    the other copies where they are now (rows may have moved in the file)."""
+    reject that holds it (``copied_from``, see gisplatform.etl.status.RESOLVED_REJECTS). DISTINCT ON: two
+    identical rows rejected last time left their reasons twice; a row takes them once. A copy of a duplicate key
+    gets its message anew, naming the other copies where they are now (rows may have moved in the file)."""
     renamed = f"""
             SELECT a.src_file, a.src_row, {duplicate_message('a.natural_key', 'o')} AS message
             FROM {staging.again_table} a JOIN {staging.again_table} o
@@ -99,7 +99,8 @@ def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int, duplic
     return f"""
         INSERT INTO etl.rejects ({REJECT_COLUMNS}, copied_from)
         SELECT {staging.run_id}, '{layer.name}', a.src_file, a.src_row, r.natural_key, r.rule, r.field,
-               CASE WHEN r.rule = '{duplicate_rule}' AND a.grouped THEN coalesce(g.message, r.message) ELSE r.message END,
+               CASE WHEN r.rule = '{duplicate_rule}' AND a.grouped THEN coalesce(g.message, r.message)
+                    ELSE r.message END,
                NULL, r.source_hash, coalesce(r.copied_from, r.id)
         FROM {staging.again_table} a JOIN (
             SELECT DISTINCT ON (source_hash, rule, field, message) id, natural_key, rule, field, message,
@@ -162,7 +163,8 @@ def first_load_sql(staging: Staging, layer: Layer) -> str:
             RETURNING 1
         ), issues AS ({_issues_insert(staging, layer, accepted)}
         )
-        SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM inserted), 0, 0, (SELECT count(*) FROM issues), 0"""
+        SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM inserted), 0, 0, (SELECT count(*) FROM issues),
+               0"""
 
 
 def retire_sql(staging: Staging, layer: Layer) -> str:
