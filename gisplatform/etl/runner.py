@@ -303,6 +303,8 @@ class _Run:
         # live features by source hash (sorted), and those loaded without one, which no source row can match
         self.known, self.known_fids, self.hashless_fids = _live_features(self.cursor, self.layer)
         self.known_used = np.zeros(len(self.known), dtype=bool)  # known hashes already matched by a source row
+        if len(self.known) or len(self.hashless_fids):  # for the overlap search against loaded features
+            self.staging.keep_keys()
         # rows the last run rejected for themselves alone (or as copies of a duplicate key among themselves): if
         # they come again unchanged, so do their reasons
         self.reusable = _reusable_rejects(self.cursor, self.job, self.layer, self.set_rules)
@@ -446,12 +448,30 @@ class _Run:
             self.report.read += 1
             self.extra_rejects += 1
 
+    def _search_loaded_overlaps(self) -> Future | None:
+        """Start the search for staged rows overlapping loaded features (a re-run's) on a connection of its own,
+        while this run's connection copies reasons and checks keys (a 1 % re-run of a million parcels: half a
+        second off the merge). None when nothing is loaded, the layer has no such rule, or the rows were staged
+        on a Dask cluster (the rule then searches from the staging table, in the merge)."""
+        rule = next((r for r in self.set_rules if r.needs_pairs), None)
+        if rule is None or self.overlaps is None or not len(self.overlaps) or self.stager is not None \
+                or not (len(self.known) or len(self.hashless_fids)):
+            return None
+        gone = self.unmatched_fids() if self.job.full_snapshot else None
+        searcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaps-loaded")
+        try:
+            return searcher.submit(_on_own_connection, rule.search_loaded, *self.overlaps.rows(),
+                                   self.staging.staged_keys(), gone)
+        finally:
+            searcher.shutdown(wait=False)
+
     def merge_staged(self) -> None:
         self.ready()
         if self.stager is not None:
             self.stager.finish()
         with self.report.phase("rejected again"):  # duplicate groups settled, last run's reasons copied
             self.release_broken_groups()
+            loaded_pairs = self._search_loaded_overlaps()  # every row is staged: on a second connection
             self.staging.append_unmatched(self.unmatched_fids())
             rejected_again = self._stage_rejected_again()
         if self.progress:
@@ -466,7 +486,8 @@ class _Run:
             if pairs is not None:
                 self.staging.append_pairs(*pairs)
         with self.report.phase("merge"):
-            counts = merge.complete(self.cursor, self.staging, self.layer, ctx, self.set_rules)
+            counts = merge.complete(self.cursor, self.staging, self.layer, ctx, self.set_rules,
+                                    loaded_pairs.result if loaded_pairs is not None else None)
         skipped = sum(f.skipped_unchanged for f in self.report.files)
         r = self.report
         r.inserted, r.updated, r.retired = counts.inserted, counts.updated, counts.retired
@@ -500,6 +521,12 @@ class _Held:
     file_report: FileReport
     hashes: np.ndarray
     keys: np.ndarray  # natural key text, as the last run recorded it
+
+
+def _on_own_connection(work: Callable, *args):
+    """``work(connection, *args)`` on a new autocommit connection of its own, closed afterwards."""
+    with closing(adbc.connect(libpq_dsn(), autocommit=True)) as connection:
+        return work(connection, *args)
 
 
 def _settle(run: _Run) -> None:

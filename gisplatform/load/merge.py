@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 from gisplatform.layers import DATA_SCHEMA, Layer
 from gisplatform.load.staging import Staging, quote
@@ -247,13 +248,20 @@ def prepare(cursor, staging: Staging, ctx: SetContext, set_rules: list[SetRule])
                 cursor.execute(statement)
 
 
-def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules: list[SetRule]) -> MergeCounts:
-    """The remaining set rules, then quarantine, upsert with history, and (full snapshot) retirement."""
+def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules: list[SetRule],
+             loaded_pairs: Callable[[], object] | None = None) -> MergeCounts:
+    """The remaining set rules, then quarantine, upsert with history, and (full snapshot) retirement.
+
+    ``loaded_pairs``: the pairs with loaded features already searched on another connection (waits for them;
+    see gisplatform.validate.sets.Overlaps.search_loaded); without it the rule searches them now."""
     counts = MergeCounts(processed=staging.rows)
     cursor.execute(f"ANALYZE {staging.pairs_table}")
     for rule in set_rules:
         if rule.needs_pairs:
-            rule.search(cursor, ctx)
+            if loaded_pairs is not None:
+                rule.store_loaded_pairs(cursor, ctx, loaded_pairs())
+            else:
+                rule.search(cursor, ctx)
             for statement in rule.statements(ctx):
                 cursor.execute(statement)
     cursor.execute(quarantine_sql(staging, layer))

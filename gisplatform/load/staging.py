@@ -40,6 +40,7 @@ class Staging:
         self.loaded_pairs_table = f"staging.run_{run_id}_loaded_pairs"
         self.again_table = f"staging.run_{run_id}_again"
         self.rows = 0
+        self._keys: list[pa.Table] | None = None  # natural keys of the staged rows, when asked to keep them
 
     def create(self) -> "Staging":
         fields = ", ".join(f"{quote(f.name)} {_SQL[f.type]}" for f in self.layer.fields)
@@ -59,6 +60,8 @@ class Staging:
     def append(self, batch: LayerBatch) -> np.ndarray:
         """Stage a batch (COPY in the background); returns the staging ids given to its rows."""
         table = to_arrow(batch, first_sid=self.rows)
+        if self._keys is not None:
+            self._keys.append(table.select(list(self.layer.natural_key)))
         self.wait()
         if len(table):
             self._in_flight = self._copier.submit(self.cursor.adbc_ingest, self.name, table, mode="append",
@@ -66,6 +69,15 @@ class Staging:
         sids = np.arange(self.rows, self.rows + len(table), dtype=np.int64)
         self.rows += len(table)
         return sids
+
+    def keep_keys(self) -> None:
+        """From now on, keep the natural keys of the rows staged (few on a re-run), for :meth:`staged_keys`."""
+        self._keys = []
+
+    def staged_keys(self) -> pa.Table:
+        """The natural keys of the rows staged since :meth:`keep_keys`, typed as staged."""
+        schema = pa.schema([(k, _ARROW[self.layer.field(k).type]) for k in self.layer.natural_key])
+        return pa.concat_tables(self._keys) if self._keys else schema.empty_table()
 
     def wait(self) -> None:
         """Until the batch in flight is staged (re-raising its error). Call before using the cursor."""

@@ -5,7 +5,8 @@ the pair test is the single most expensive check. The pairs then go to the stagi
 turns them into findings (see gisplatform.validate.sets.Overlaps).
 
 Pairs of a staged row and a loaded feature (a re-run) are found the same way, by
-:meth:`gisplatform.validate.sets.Overlaps.search`: candidates from the layer's spatial index, tested here.
+:meth:`gisplatform.validate.sets.Overlaps.search_loaded` (or ``search``): candidates from the layer's spatial
+index, tested here.
 
 The search is split so that most of it costs no wall time of its own:
   * pairs *within* a batch are searched in a background thread as soon as the batch arrives, while the main
@@ -73,6 +74,12 @@ class OverlapIndex:
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._sids)
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The staging ids and geometries added so far."""
+        if not self._sids:
+            return np.zeros(0, np.int64), np.zeros(0, dtype=object)
+        return np.concatenate(self._sids), np.concatenate(self._geoms)
 
     def pairs(self) -> Pairs:
         """(sid_a, sid_b, overlap area in m²) for every pair overlapping by more than the tolerance."""

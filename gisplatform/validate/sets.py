@@ -114,20 +114,74 @@ class Overlaps(SetRule):
     def search(self, cursor, ctx: SetContext) -> None:
         """Staged rows overlapping loaded features that stay: candidates from the layer's spatial index (boxes
         sharing more than the tolerance), tested in Python (shapely's GEOS does the relate test several times
-        faster than PostGIS 3.3's), the pairs stored in ``ctx.loaded_pairs`` for :meth:`statements`."""
+        faster than PostGIS 3.3's), the pairs stored in ``ctx.loaded_pairs`` for :meth:`statements`.
+        (A run that holds its staged geometries finds them earlier, with :meth:`search_loaded`.)"""
         if not ctx.others_loaded:
             return
         cursor.execute(self._loaded_candidates_sql(ctx))
         found = cursor.fetch_arrow_table()
-        if not found.num_rows:
-            return
-        staged, loaded = (shapely.from_wkb(found.column(c).to_numpy(zero_copy_only=False)) for c in ("a", "d"))
-        big, area = overlap_areas(staged, loaded, self.tolerance)
-        keep = pa.array(np.flatnonzero(big))
-        pairs = pa.table({"sid": found.column("sid").take(keep), "fid": found.column("fid").take(keep),
-                          "natural_key": found.column("natural_key").take(keep), "area": pa.array(area[big])})
+        staged = shapely.from_wkb(found.column("a").to_numpy(zero_copy_only=False))
+        pairs = self._overlapping(found, staged)
         if pairs.num_rows:
             cursor.adbc_ingest(ctx.loaded_pairs.split(".", 1)[1], pairs, mode="append", db_schema_name="staging")
+
+    def search_loaded(self, connection, sids: np.ndarray, geoms: np.ndarray, staged_keys: pa.Table,
+                      gone_fids: np.ndarray | None) -> pa.Table:
+        """The pairs of :meth:`search`, found while the run's own connection is busy with other work: from the
+        accepted geometries the run holds (``sids``, ``geoms``) and the natural keys of every staged row, against
+        the layer as committed, on a connection of their own (a second backend, on the core the run's connection
+        leaves idle). The layer cannot change meanwhile: the run holds its lock and writes it only in the merge.
+        ``gone_fids``: in a full snapshot, the features no source row matched unchanged (they do not stay).
+        Whether a staged row is still accepted after the other set rules is settled by :meth:`store_loaded_pairs`."""
+        x0, y0, x1, y1 = shapely.bounds(geoms).T
+        cursor = connection.cursor()
+        try:
+            cursor.execute("SET jit = off")  # a planner guess of millions of rows would compile for seconds
+            cursor.execute("SET random_page_cost = 1.1")  # probe the index (see gisplatform.etl.runner)
+            cursor.adbc_ingest("overlap_probe", pa.table({"sid": pa.array(sids, pa.int64()), "x0": x0, "y0": y0,
+                                                          "x1": x1, "y1": y1}), mode="create", temporary=True)
+            cursor.adbc_ingest("overlap_staged_keys", staged_keys, mode="create", temporary=True)
+            cursor.execute("ANALYZE overlap_probe")
+            cursor.execute("ANALYZE overlap_staged_keys")
+            cursor.execute(self._probe_sql())
+            found = cursor.fetch_arrow_table()
+        finally:
+            cursor.close()
+        if gone_fids is not None and len(gone_fids) and found.num_rows:
+            found = found.filter(pa.array(~np.isin(found.column("fid").to_numpy(), gone_fids)))
+        order = np.argsort(sids, kind="stable")
+        at = order[np.searchsorted(sids, found.column("sid").to_numpy(), sorter=order)]
+        return self._overlapping(found, geoms[at])
+
+    def store_loaded_pairs(self, cursor, ctx: SetContext, pairs: pa.Table) -> None:
+        """Store the pairs of :meth:`search_loaded` whose staged row is still accepted after the other set rules
+        (a duplicate key rejects it), as :meth:`search` finds them."""
+        if not ctx.others_loaded or not pairs.num_rows:
+            return
+        cursor.adbc_ingest(ctx.loaded_pairs.split(".", 1)[1], pairs, mode="append", db_schema_name="staging")
+        cursor.execute(f"DELETE FROM {ctx.loaded_pairs} p USING {ctx.staging} s "
+                       "WHERE s.sid = p.sid AND s.errors IS NOT NULL")
+
+    def _overlapping(self, found: pa.Table, staged: np.ndarray) -> pa.Table:
+        """Of the candidates (sid, fid, natural_key, loaded geometry ``d``) and their staged geometries, the pairs
+        overlapping by more than the tolerance: (sid, fid, natural_key, area)."""
+        loaded = shapely.from_wkb(found.column("d").to_numpy(zero_copy_only=False))
+        big, area = overlap_areas(staged, loaded, self.tolerance)
+        keep = pa.array(np.flatnonzero(big), pa.int64())
+        return pa.table({"sid": found.column("sid").take(keep), "fid": found.column("fid").take(keep),
+                         "natural_key": found.column("natural_key").take(keep),
+                         "area": pa.array(area[big], pa.float64())})
+
+    def _probe_sql(self) -> str:
+        """Live features whose boxes share more than the tolerance with a probed box and whose key is not staged
+        again (see :meth:`search_loaded`)."""
+        key = self.layer.natural_key
+        return f"""
+            SELECT p.sid, d.fid, {key_text('d', key)} AS natural_key, ST_AsBinary(d.geom) AS d
+            FROM (SELECT sid, ST_MakeEnvelope(x0, y0, x1, y1, {self.layer.storage_srid}) AS box FROM overlap_probe) p
+                 JOIN {self.layer.qualified_table} d ON d.geom && p.box
+            WHERE d.retired_at IS NULL AND {_boxes_share_more_than('p.box', 'd.geom', self.tolerance)}
+              AND NOT EXISTS (SELECT 1 FROM overlap_staged_keys r WHERE {key_equal('r', 'd', key)})"""
 
     def _loaded_candidates_sql(self, ctx: SetContext) -> str:
         key = self.layer.natural_key

@@ -157,6 +157,18 @@ def test_a_new_or_changed_parcel_overlapping_a_loaded_one_is_flagged(db, tmp_pat
     assert flagged == {1: f"{key}1 by 100.0 m²; {key}2 by 500.0 m²", 3: f"{key}2 by 40.0 m²"}
 
 
+def test_in_a_full_snapshot_a_feature_gone_from_the_source_does_not_count_as_overlapped(db, tmp_path):
+    """A new parcel over the place of a parcel the new file no longer has (retired by the run) and over a parcel
+    that stays unchanged is flagged for the one that stays only."""
+    x, y = ORIGIN
+    load(write_parcels(tmp_path / "v1.gpkg", parcels(4)))
+    intruder = parcel(9, geometry=shapely.box(x + 25, y, x + 55, y + 20), MATHUA=None)  # over no. 1 and 2
+    report = load(write_parcels(tmp_path / "v2.gpkg", [parcel(0), parcel(2), parcel(3), intruder]))
+    assert (report.inserted, report.unchanged, report.retired) == (1, 3, 1)
+    flagged = {r: m for r, k, rule, m in issues(db) if rule == "overlaps"}
+    assert flagged == {4: "overlaps loaded feature sheet_commune_code=05977, map_sheet_no=3, parcel_no=1 by 100.0 m²"}
+
+
 @pytest.mark.parametrize("transform, fix, diagnosis", [
     (lambda c: c[:, ::-1], "swap_xy", "swapped"),
 ])
