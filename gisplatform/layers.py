@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
-from gisplatform.config import settings
+from gisplatform.config import load_yaml, settings
 
 FIELD_TYPES = ("text", "integer", "number", "date", "boolean")
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -251,7 +251,7 @@ def parse_layer(raw: dict, path: Path) -> Layer:
 
 def read_layer_file(path: Path) -> Layer:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise LayerDefinitionError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
@@ -262,7 +262,7 @@ def read_layer_file(path: Path) -> Layer:
 def _read_any(path: Path):
     """A vector Layer, or a RasterLayer for files with ``kind: raster`` (gisplatform.raster.layers)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise LayerDefinitionError(f"{path}: not valid YAML: {exc}") from exc
     if isinstance(raw, dict) and raw.get("kind") == "raster":

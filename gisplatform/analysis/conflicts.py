@@ -128,10 +128,15 @@ def _refresh_statistics(connection: sa.Connection) -> None:
         connection.execute(sa.text(f"ANALYZE {TABLE}"))
 
 
-def _start(connection: sa.Connection, summary: Summary) -> int:
+def _start(connection: sa.Connection, summary: Summary, began: float) -> int:
+    """The recompute's log row. It starts when the recompute began (``began``, a perf_counter reading), which
+    includes finding the changed features: the server's clock minus the time since, so that a client whose
+    clock is off cannot put the start after the end."""
     return connection.execute(sa.text(
-        f"INSERT INTO {SCHEMA}.runs (mode, layer, etl_run_id) VALUES (:m, :l, :r) RETURNING run_id"),
-        {"m": summary.mode, "l": summary.layer, "r": summary.etl_run_id}).scalar_one()
+        f"INSERT INTO {SCHEMA}.runs (mode, layer, etl_run_id, started_at) "
+        "VALUES (:m, :l, :r, clock_timestamp() - make_interval(secs => :waited)) RETURNING run_id"),
+        {"m": summary.mode, "l": summary.layer, "r": summary.etl_run_id,
+         "waited": time.perf_counter() - began}).scalar_one()
 
 
 def _finish(connection: sa.Connection, run_id: int, summary: Summary) -> None:
@@ -146,10 +151,10 @@ def _finish(connection: sa.Connection, run_id: int, summary: Summary) -> None:
 
 
 def _run_checks(connection: sa.Connection, plan: list[tuple[R.Check, str | None]], changed: dict[str, list[int]],
-                summary: Summary) -> None:
+                summary: Summary, began: float) -> None:
     # One recompute at a time (runs of different layers may finish together): the open-conflict key is unique
     connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('gisplatform.analysis.conflicts'))"))
-    run_id = _start(connection, summary)
+    run_id = _start(connection, summary, began)
     sync_rule_table(connection)
     _refresh_statistics(connection)
     _found_table(connection)
@@ -175,7 +180,7 @@ def recompute_all(engine: sa.Engine, rule_ids: list[str] | None = None) -> Summa
     started = time.perf_counter()
     summary = Summary(mode="full")
     with engine.begin() as connection:
-        _run_checks(connection, [(c, None) for c in R.checks(rule_ids)], {}, summary)
+        _run_checks(connection, [(c, None) for c in R.checks(rule_ids)], {}, summary, started)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -229,6 +234,6 @@ def recompute_after_run(engine: sa.Engine, layer: str, etl_run_id: int, changed_
         plan = plan_for(layer, ids, _live_count(connection, layer, etl_run_id)) if ids else []
         if plan and all(scope is None for check, scope in plan if layer in check.layers):
             summary.mode = "full (large change)"
-        _run_checks(connection, plan, {layer: ids}, summary)
+        _run_checks(connection, plan, {layer: ids}, summary, started)
     summary.seconds = time.perf_counter() - started
     return summary

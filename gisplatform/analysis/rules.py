@@ -16,9 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from gisplatform.config import settings
+from gisplatform.config import load_yaml, settings
 from gisplatform.layers import Text
 
 COLUMNS = ("rule_id", "check_name", "severity", "layer_a", "fid_a", "key_a", "layer_b", "fid_b", "key_b",
@@ -78,7 +76,7 @@ def _text(raw: Any, where: str) -> Text:
 def load_rules(path: Path | None = None) -> tuple[dict[str, RuleDef], dict[str, Any]]:
     """(rule id -> definition, defaults) from the YAML file."""
     path = path or config_path()
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = load_yaml(path.read_text(encoding="utf-8"))
     defaults = dict(raw.get("defaults") or {})
     rules = {}
     for rule_id, body in (raw.get("rules") or {}).items():

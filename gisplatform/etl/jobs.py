@@ -32,9 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from gisplatform.config import settings
+from gisplatform.config import load_yaml, settings
 from gisplatform.crs import FIXES
 from gisplatform.layers import Text, get_layer, is_raster_layer
 from gisplatform.sources.base import SourceOptions
@@ -264,7 +262,7 @@ def load_jobs(directory: Path | None = None) -> dict[str, Job]:
     directory = directory or settings().etl_dir
     jobs = {}
     for path in sorted(directory.glob("*.yml")):
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = load_yaml(path.read_text(encoding="utf-8")) or {}
         job = parse_job(raw, str(path), path.stem)
         if job.name in jobs:
             raise JobDefinitionError(f"{path}: job name {job.name!r} is already used by {jobs[job.name].definition}")

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 import yaml
 
-from gisplatform.config import settings
+from gisplatform.config import load_yaml, settings
 from gisplatform.crs import PROVINCE_BBOX_WGS84
 from gisplatform.layers import Layer, load_layers
 from gisplatform.publish.html import compile_labels, write_html_assets
@@ -47,7 +47,7 @@ def base_config_path() -> Path:
 def load_base(path: Path | None = None) -> dict:
     path = path or base_config_path()
     with path.open(encoding="utf-8") as fh:
-        base = yaml.safe_load(fh)
+        base = load_yaml(fh)
     if not isinstance(base, dict) or not {"server", "metadata", "logging"} <= set(base):
         raise ValueError(f"{path}: expected the sections server, logging and metadata")
     if base.get("resources"):

@@ -28,9 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-import yaml
-
-from gisplatform.config import settings
+from gisplatform.config import load_yaml, settings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -109,7 +107,7 @@ def load_local_components(limits: dict | None = None) -> dict[str, dict]:
     origin: dict[tuple[str, str], str] = {}
     for path in schema_files():
         with path.open(encoding="utf-8") as fh:
-            fragment = yaml.safe_load(fh) or {}
+            fragment = load_yaml(fh) or {}
         components = deepcopy(fragment.get("components") or {})
         for node, _ in _refs(components):
             sibling = _SIBLING.match(node["$ref"])

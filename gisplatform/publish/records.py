@@ -47,6 +47,7 @@ from pygeoapi.provider.base import (
     ProviderQueryError,
 )
 
+from gisplatform.config import load_yaml
 from gisplatform.layers import Layer, load_layers
 from gisplatform.publish.connection import api_database_url, api_engine
 from gisplatform.publish.views import API_SCHEMA
@@ -525,7 +526,7 @@ def _configured_server_url() -> str:
     if key not in _SERVER_URL:
         try:
             with open(path, encoding="utf-8") as fh:
-                url = str(((yaml.safe_load(fh) or {}).get("server") or {}).get("url") or "")
+                url = str(((load_yaml(fh) or {}).get("server") or {}).get("url") or "")
         except (OSError, yaml.YAMLError):
             url = ""
         _SERVER_URL.clear()
