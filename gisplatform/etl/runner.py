@@ -7,6 +7,7 @@ hash as a stored row) are recognised before any parsing, so a re-run of a barely
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import threading
@@ -360,14 +361,22 @@ class _Run:
         broken |= held_keys & set(self.cursor.fetch_arrow_table().column(0).to_pylist())
         if not broken:
             return
-        broken_keys = np.array(sorted(broken), dtype=object)
-        self.again = [entry.rows_where(~(entry.grouped & np.isin(entry.keys, broken_keys))) for entry in self.again]
+
+        def in_broken(keys: np.ndarray) -> np.ndarray:  # (a set lookup: np.isin sorts object arrays, 0.1 s)
+            return np.fromiter((k in broken for k in keys), dtype=bool, count=len(keys))
+
+        self.again = [entry.rows_where(~(entry.grouped & in_broken(entry.keys))) for entry in self.again]
+        released: list[tuple[object, object, np.ndarray]] = []  # (plan, rows, hashes) per held batch
         for held in self.held:
-            release = np.isin(held.keys, broken_keys)
+            release = in_broken(held.keys)
             if release.any():
                 held.file_report.rejected_unchanged -= int(release.sum())
-                self._process(pipeline.subset(held.batch, release), held.plan, held.hashes[release])
+                released.append((held.plan, pipeline.subset(held.batch, release), held.hashes[release]))
         self.held = []
+        # the rows of each file in one go: twenty small calls cost 0.14 s more than one
+        for _, parts in itertools.groupby(released, key=lambda part: id(part[0])):
+            plans, batches, hashes = zip(*parts)
+            self._process(pipeline.concat(list(batches)), plans[0], np.concatenate(hashes))
 
     def _stage_rejected_again(self) -> int:
         """Record the rows rejected again unchanged (for the key checks and retirement), copy their reasons."""

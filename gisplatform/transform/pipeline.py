@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import shapely
 
@@ -103,6 +104,42 @@ def subset(batch: SourceBatch, keep: np.ndarray) -> SourceBatch:
         raw_geometry_wkb=_rows_of(batch.raw_geometry_wkb, keep),
         geometry_pending=batch.geometry_pending,
     )
+
+
+def concat(batches: list[SourceBatch]) -> SourceBatch:
+    """Source batches of one file as one batch, rows in the order given (reader problems renumbered): rows set
+    aside from several batches are then transformed and checked in one go instead of one small call each."""
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    offsets = np.cumsum([0] + [len(b) for b in batches[:-1]])
+    crs = first.crs  # one stated CRS for all, else one per row
+    if any(isinstance(b.crs, np.ndarray) for b in batches) or len({b.crs for b in batches}) > 1:
+        crs = np.concatenate([_crs_per_row(b) for b in batches])
+    return SourceBatch(
+        file=first.file,
+        rows=pd.concat([b.rows for b in batches], ignore_index=True),
+        row_numbers=np.concatenate([b.row_numbers for b in batches]),
+        geometry=None if first.geometry is None else np.concatenate([b.geometry for b in batches]),
+        crs=crs,
+        problems=[type(p)(int(offset + p.index), p.rule, p.message, p.field)
+                  for offset, b in zip(offsets, batches) for p in b.problems],
+        text_is_latin1=first.text_is_latin1,
+        raw_geometry_wkb=_concat_values([b.raw_geometry_wkb for b in batches]),
+        geometry_pending=first.geometry_pending,
+    )
+
+
+def _crs_per_row(batch: SourceBatch) -> np.ndarray:
+    return batch.crs if isinstance(batch.crs, np.ndarray) else np.full(len(batch), batch.crs or 0, dtype=np.int64)
+
+
+def _concat_values(parts: list) -> np.ndarray | pa.Array | None:
+    if parts[0] is None:
+        return None
+    if isinstance(parts[0], pa.Array):
+        return pa.concat_arrays(parts)
+    return np.concatenate(parts)
 
 
 def _rows_of(values: np.ndarray | pa.Array | None, keep: np.ndarray) -> np.ndarray | pa.Array | None:
