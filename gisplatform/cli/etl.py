@@ -21,7 +21,7 @@ def etl() -> None:
 
 def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual", executor: str = "local",
                     dask_scheduler: str | None = None, dask_workers: int | None = None) -> None:
-    from gisplatform.cli import EXIT_REJECTS
+    from gisplatform.cli import EXIT_REJECTS, quick_exit_when_done
     from gisplatform.etl.runner import run_job
 
     rejected = 0
@@ -31,6 +31,7 @@ def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual", ex
                              dask_address=dask_scheduler, dask_workers=dask_workers)
         run_report(report)
         rejected += report.rejected
+    quick_exit_when_done()
     if strict and rejected:
         sys.exit(EXIT_REJECTS)
 

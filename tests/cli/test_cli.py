@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,18 @@ def test_one_off_load_prints_a_balanced_report(db, tmp_path):
     assert "balanced" in result.output and "rejected" in result.output
     strict = invoke("etl", "load", "cadastral_parcels", str(path), "-q", "--strict")
     assert strict.exit_code == EXIT_REJECTS
+
+
+def test_the_console_script_ends_an_etl_run_with_its_exit_code_and_the_whole_report(db, tmp_path):
+    """The installed script leaves quickly after a run (os._exit, see gisplatform.cli.console): the exit code
+    and every line of the report still come out."""
+    path = write_parcels(tmp_path / "p.gpkg", parcels(3) + [parcel(3, MDSD="XYZ")])
+    script = Path(sys.executable).parent / "gisplatform"
+    result = subprocess.run([str(script), "etl", "load", "cadastral_parcels", str(path), "-q", "--strict"],
+                            capture_output=True, text=True, env=os.environ)
+    assert result.returncode == EXIT_REJECTS, result.stderr
+    assert "balanced" in result.stdout and "codes_valid_at_date" in result.stdout
+    assert result.stdout.rstrip().endswith("┘")  # the findings table, to its last line
 
 
 def test_status_and_rejects_show_what_happened(db, tmp_path):
