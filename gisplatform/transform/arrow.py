@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 
 def as_arrow(values) -> pa.Array:
     """A pandas column (Arrow-backed or not), numpy array or list as one Arrow array."""
-    if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks()
+    if isinstance(values, pa.ChunkedArray):  # one chunk (a reader's batch) as it is: combining copies it
+        return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
     if isinstance(values, pa.Array):
         return values
     if isinstance(values, pd.Series):
