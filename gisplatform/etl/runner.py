@@ -291,6 +291,8 @@ class _Run:
         self.overlaps = next((r.new_index() for r in self.set_rules if r.needs_pairs), None)
         self.again: list[_Again] = []  # rows rejected again unchanged, per batch
         self.held: list[_Held] = []  # the source rows of duplicate-key groups, in case a group no longer holds
+        self.pending: list[tuple[object, np.ndarray]] = []  # rows of the file to check, with their source hashes
+        self.pending_plan = None  # the plan of their file
         self.staging = Staging(cursor, layer, report.run_id)
         self.extra_rejects = 0
         self.stager = None  # a DaskStager when the per-row work runs on a Dask cluster
@@ -407,6 +409,7 @@ class _Run:
             self._load_batch(batch, plan, file_report)
             if self.progress:
                 self.progress(f"reading {display}", len(batch), total)
+        self._process_pending()
         if hasattr(reader, "orphan_corners"):
             self._reject_orphans(reader)
 
@@ -425,7 +428,19 @@ class _Run:
         if skip.any() or again.any():
             keep = ~(skip | again)
             batch, hashes = pipeline.subset(batch, keep), hashes[keep]
-        self._process(batch, plan, hashes)
+        self.pending.append((batch, hashes))
+        self.pending_plan = plan
+        if sum(len(b) for b, _ in self.pending) >= self.batch_size:
+            self._process_pending()
+
+    def _process_pending(self) -> None:
+        """Check the rows set aside (those neither skipped nor rejected again) once they fill a batch, or at the
+        end of the file: a re-run's few changed rows of each batch are then checked in one call, not twenty
+        (each call of the transform and the rules has a fixed cost: 0.15 s per million-row re-run)."""
+        if self.pending:
+            batches, hashes = zip(*self.pending)
+            self.pending = []
+            self._process(pipeline.concat(list(batches)), self.pending_plan, np.concatenate(hashes))
 
     def _process(self, batch, plan, hashes: np.ndarray) -> None:
         """Transform, check and stage source rows that were neither skipped nor rejected again."""
