@@ -207,7 +207,9 @@ def _live_features(cursor, layer: Layer) -> tuple[np.ndarray, np.ndarray, np.nda
     has_hash = table.column(0).is_valid().to_numpy(zero_copy_only=False)
     hashes, fids = table.column(0).to_numpy(zero_copy_only=False), table.column(1).to_numpy()
     hashes, null_fids, fids = hashes[has_hash].astype(np.int64), fids[~has_hash], fids[has_hash]
-    order = np.argsort(hashes, kind="stable")
+    order = np.argsort(hashes)  # a quicksort: a stable sort of a million hashes costs 85 ms instead of 25
+    if len(order) > 1 and (hashes[order[1:]] == hashes[order[:-1]]).any():
+        order = np.lexsort((fids, hashes))  # identical live rows (rare): matched in fid order, every time
     return hashes[order], fids[order], null_fids
 
 

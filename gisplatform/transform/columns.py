@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from gisplatform.layers import Layer
 from gisplatform.sources.base import SourceBatch, SourceError
-from gisplatform.text import Detection, decode_column, detect_column
+from gisplatform.text import Detection, decode_column, detect_arrow_column
 from gisplatform.transform import arrow
 
 LEGACY_ENCODINGS = ("tcvn3", "vni", "cp1258")
@@ -55,22 +55,17 @@ def map_columns(layer: Layer, columns: Sequence[str], field_map: dict[str, str],
     return ColumnMapping(mapping, tuple(c for c in columns if c not in used))
 
 
-def _text_sample(array: pa.Array) -> list[str]:
-    """The text values of a column, for detecting its encoding."""
-    return array.drop_null().to_pylist() if arrow.is_text(array) else []
-
-
 def decide_encodings(batch: SourceBatch, columns: Sequence[str], requested: str) -> dict[str, Detection]:
     """Per text column: its encoding, detected over the whole column of the first batch unless declared."""
     if requested not in DECLARABLE_ENCODINGS:
         raise SourceError(f"encoding {requested!r} is not one of {', '.join(DECLARABLE_ENCODINGS)}")
     decisions = {}
     for column in columns:
-        texts = _text_sample(arrow.as_arrow(batch.rows[column]))
-        if not texts:
-            continue
+        array = arrow.as_arrow(batch.rows[column])
+        if not arrow.is_text(array) or array.null_count == len(array):
+            continue  # no text to decide on
         if requested == "auto":
-            decisions[column] = detect_column(texts)
+            decisions[column] = detect_arrow_column(array)
         else:
             name = "unicode" if requested == "latin1" and not batch.text_is_latin1 else requested
             decisions[column] = Detection(encoding=name, confidence=1.0, evidence="declared by the job or --encoding")

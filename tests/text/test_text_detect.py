@@ -5,6 +5,7 @@ import logging
 import random
 import unicodedata
 
+import pyarrow as pa
 import pytest
 
 from gisplatform.text import (
@@ -14,6 +15,7 @@ from gisplatform.text import (
     decode_cp1258,
     decode_tcvn3,
     decode_vni,
+    detect_arrow_column,
     detect_column,
     encode_tcvn3,
     encode_vni,
@@ -40,6 +42,18 @@ def utf8_as_latin1(texts):
 
 
 # ---------------------------------------------------------------------------------------------- detection
+@pytest.mark.parametrize("column", [
+    TCVN3_NAMES, VNI_NAMES, utf8_as_latin1(PEOPLE), list(PLACES), ["abc", "", None, "12"], [None, ""],
+    tcvn3(PEOPLE) + list(PEOPLE),  # a GeoPackage column mixing .VnTime rows and Unicode rows
+    [name for name in tcvn3(PEOPLE) for _ in range(900)] + [None] * 7,  # more evidence than is scored
+], ids=["tcvn3", "vni", "utf8-as-latin1", "unicode", "ascii", "empty", "mixed", "sampled"])
+def test_detection_from_arrow_is_the_detection_from_python(column):
+    """The run detects on the Arrow column (detect_arrow_column): same encoding, confidence and evidence."""
+    assert detect_arrow_column(pa.array(column, pa.string())) == detect_column(column)
+    assert detect_arrow_column(pa.chunked_array([pa.array(column[:3], pa.string()),
+                                                 pa.array(column[3:], pa.string())])) == detect_column(column)
+
+
 def test_detection_shape():
     d = detect_column(TCVN3_NAMES)
     assert isinstance(d, Detection) and d.encoding in ENCODINGS
