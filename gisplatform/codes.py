@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from gisplatform.db.schema import CODES_SCHEMA
+from gisplatform.layers import CODES_SCHEMA  # (not db.schema: the ETL need not import GeoAlchemy2)
 
 FAR_FUTURE = np.datetime64("9999-12-31", "D")
 

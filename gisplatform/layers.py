@@ -21,6 +21,7 @@ GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polyg
 SEVERITIES = ("error", "warning")
 DATA_SCHEMA = "data"
 HISTORY_SCHEMA = "history"
+CODES_SCHEMA = "codes"  # the code tables the layers' fields are checked against
 
 
 class LayerDefinitionError(ValueError):

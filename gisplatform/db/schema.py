@@ -21,9 +21,8 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from gisplatform.config import settings
-from gisplatform.layers import DATA_SCHEMA, HISTORY_SCHEMA, Field, Layer, load_layers
+from gisplatform.layers import CODES_SCHEMA, DATA_SCHEMA, HISTORY_SCHEMA, Field, Layer, load_layers
 
-CODES_SCHEMA = "codes"
 ETL_SCHEMA = "etl"
 STAGING_SCHEMA = "staging"
 SCHEMAS = (DATA_SCHEMA, HISTORY_SCHEMA, CODES_SCHEMA, ETL_SCHEMA, STAGING_SCHEMA)
