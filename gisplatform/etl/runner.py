@@ -33,6 +33,7 @@ from gisplatform.layers import Layer, get_layer, is_raster_layer
 from gisplatform.load import merge
 from gisplatform.load.runlog import RunLog, finish_sql
 from gisplatform.load.staging import Staging
+from gisplatform.load.upkeep import vacuum_if_due
 from gisplatform.sources import open_reader
 from gisplatform.sources.base import SourceError
 from gisplatform.sources.derived import DerivedReader
@@ -636,6 +637,10 @@ def _logged_run(job: Job, layer: Layer, files: list[SourceFile], trigger: str, a
             raise EtlError(message, record.run_id) from exc
         with report.phase("conflicts (after commit)"):
             _recompute_conflicts(layer, report.run_id, report.inserted + report.updated + report.retired > 0)
+        if report.updated + report.retired:  # only they leave dead row versions behind
+            started = time.perf_counter()
+            if vacuum_if_due(engine(), layer):
+                report.phases["vacuum (after commit)"] = time.perf_counter() - started
         return report
     finally:
         log.close()
