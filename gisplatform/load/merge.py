@@ -93,10 +93,12 @@ def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int, duplic
     identical rows rejected last time left their reasons twice; a row takes them once. A copy of a duplicate key
     gets its message anew, naming the other copies where they are now (rows may have moved in the file)."""
     renamed = f"""
-            SELECT a.src_file, a.src_row, {duplicate_message('a.natural_key', 'o')} AS message
+            SELECT a.ord, {duplicate_message('a.natural_key', 'o')} AS message
             FROM {staging.again_table} a JOIN {staging.again_table} o
-                 ON o.natural_key = a.natural_key AND o.grouped AND (o.src_file, o.src_row) <> (a.src_file, a.src_row)
-            WHERE a.grouped GROUP BY a.src_file, a.src_row, a.natural_key"""
+                 ON o.natural_key = a.natural_key AND o.grouped AND o.ord <> a.ord
+            WHERE a.grouped GROUP BY a.ord, a.natural_key"""
+    # ordered by the rows' position (``ord``), not by file and row: one reject's reasons keep their order, and
+    # integers sort where file names would be compared by collation (a third of the copy's time)
     return f"""
         INSERT INTO etl.rejects ({REJECT_COLUMNS}, copied_from)
         SELECT {staging.run_id}, '{layer.name}', a.src_file, a.src_row, r.natural_key, r.rule, r.field,
@@ -108,8 +110,8 @@ def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int, duplic
                    source_hash, copied_from FROM etl.rejects
             WHERE run_id = {int(previous_run)} AND source_hash IS NOT NULL
             ORDER BY source_hash, rule, field, message, id) r ON r.source_hash = a.source_hash
-            LEFT JOIN ({renamed}) g ON g.src_file = a.src_file AND g.src_row = a.src_row
-        ORDER BY a.src_file, a.src_row, r.id"""
+            LEFT JOIN ({renamed}) g ON g.ord = a.ord
+        ORDER BY a.ord, r.id"""
 
 
 def upsert_sql(staging: Staging, layer: Layer) -> str:

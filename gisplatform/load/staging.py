@@ -54,8 +54,8 @@ class Staging:
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.pairs_table} (a_sid bigint, b_sid bigint, area float8)")
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.loaded_pairs_table} (sid bigint, fid bigint, "
                             "natural_key text, area float8)")
-        self.cursor.execute(f"CREATE UNLOGGED TABLE {self.again_table} (source_hash bigint, src_file text, "
-                            "src_row integer, natural_key text, grouped boolean)")
+        self.cursor.execute(f"CREATE UNLOGGED TABLE {self.again_table} (ord integer, source_hash bigint, "
+                            "src_file text, src_row integer, natural_key text, grouped boolean)")
         return self
 
     def append(self, batch: LayerBatch) -> np.ndarray:
@@ -102,8 +102,10 @@ class Staging:
     def append_again(self, hashes: np.ndarray, files: list[str], rows: np.ndarray, keys: np.ndarray,
                      grouped: np.ndarray) -> None:
         """Rows rejected by the previous run and unchanged since: not staged, their reasons are copied (those of
-        the copies of a duplicate key (``grouped``) with the other copies named as they are now)."""
-        self._ingest(self.again_table, {"source_hash": pa.array(hashes, pa.int64()),
+        the copies of a duplicate key (``grouped``) with the other copies named as they are now). ``ord``
+        numbers the rows in the order given (one call per run), for the copy to order by an integer."""
+        self._ingest(self.again_table, {"ord": pa.array(np.arange(len(hashes), dtype=np.int32)),
+                                        "source_hash": pa.array(hashes, pa.int64()),
                                         "src_file": pa.array(files, pa.string()),
                                         "src_row": pa.array(np.asarray(rows, dtype=np.int32)),
                                         "natural_key": pa.array(keys, pa.string(), from_pandas=True),
