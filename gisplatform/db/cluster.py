@@ -13,10 +13,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import psycopg2
-from sqlalchemy.engine import URL
 
 from gisplatform.config import settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 PG_ROOT = Path("/usr/lib/postgresql")
 DEFAULT_PORT = 54329
@@ -47,7 +51,13 @@ class EmbeddedCluster:
     def default(cls) -> "EmbeddedCluster":
         return cls(settings().var_dir / "pgcluster", int(os.environ.get("GISPLATFORM_EMBEDDED_PORT", DEFAULT_PORT)))
 
+    def uri(self, database: str) -> str:
+        """libpq URI of a database of this cluster."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
     def url(self, database: str) -> URL:
+        from sqlalchemy.engine import URL
+
         return URL.create("postgresql+psycopg2", username="postgres", host="127.0.0.1", port=self.port,
                           database=database)
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import psycopg2
-import sqlalchemy as sa
 from psycopg2 import sql
-from sqlalchemy.engine import URL, make_url
 
 from gisplatform.config import settings
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import URL
 
 DEFAULT_DATABASE = "gisplatform"
 
@@ -23,7 +27,7 @@ class DatabaseUnavailable(RuntimeError):
     """No database could be reached; the message says what was tried and how to configure one."""
 
 
-def _local_server_url() -> URL | None:
+def _local_server_uri() -> str | None:
     host = os.environ.get("PGHOST", "127.0.0.1")
     port = int(os.environ.get("PGPORT", "5432"))
     user = os.environ.get("PGUSER", "postgres")
@@ -31,29 +35,37 @@ def _local_server_url() -> URL | None:
         psycopg2.connect(host=host, port=port, user=user, dbname="postgres", connect_timeout=3).close()
     except psycopg2.OperationalError:
         return None
-    return URL.create("postgresql+psycopg2", username=user, host=host, port=port, database=DEFAULT_DATABASE)
+    return f"postgresql://{quote(user, safe='')}@{quote(host, safe='')}:{port}/{DEFAULT_DATABASE}"
 
 
 @cache
-def database_url() -> URL:
-    """The configured URL, else the local server, else the embedded cluster (started if needed)."""
+def database_uri() -> str:
+    """The database as a libpq URI: the configured URL, else the local server, else the embedded cluster (started
+    if needed). Plain text, no SQLAlchemy: an ETL run takes its lock and starts reading the layer with it while
+    the heavier modules are still being imported (see gisplatform.etl.runner)."""
     configured = settings().database_url
     if configured:
-        url = make_url(configured)
-        if url.drivername in ("postgresql", "postgres"):
-            url = url.set(drivername="postgresql+psycopg2")
-        return url
-    url = _local_server_url()
-    if url is not None:
-        return url
+        scheme, sep, rest = configured.partition("://")
+        return f"{scheme.split('+', 1)[0]}{sep}{rest}"  # postgresql+psycopg2://… → postgresql://…
+    uri = _local_server_uri()
+    if uri is not None:
+        return uri
     from gisplatform.db.cluster import EmbeddedCluster
 
-    return EmbeddedCluster.default().ensure_running().url(DEFAULT_DATABASE)
+    return EmbeddedCluster.default().ensure_running().uri(DEFAULT_DATABASE)
+
+
+def database_url() -> URL:
+    """The database (:func:`database_uri`) as SQLAlchemy's URL, with the psycopg2 driver."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_uri()).set(drivername="postgresql+psycopg2")
 
 
 def libpq_dsn(url: URL | None = None) -> str:
     """The URL as a libpq connection string (for psycopg2 and the ADBC driver)."""
-    url = url or database_url()
+    if url is None:
+        return database_uri()
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -85,6 +97,9 @@ _ENGINES: dict[str, sa.Engine] = {}
 
 def engine(url: str | URL | None = None) -> sa.Engine:
     """One pooled engine per URL, created on first use."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
     target = make_url(url) if isinstance(url, str) else (url or database_url())
     key = target.render_as_string(hide_password=False)
     if key not in _ENGINES:
@@ -97,4 +112,4 @@ def reset() -> None:
     for eng in _ENGINES.values():
         eng.dispose()
     _ENGINES.clear()
-    database_url.cache_clear()
+    database_uri.cache_clear()

@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from gisplatform.config import load_yaml, settings
-from gisplatform.crs import FIXES
 from gisplatform.layers import Text, get_layer, is_raster_layer
-from gisplatform.sources.base import SourceOptions
+from gisplatform.sources.options import SourceOptions
 
 MODES = ("full", "incremental")
 _JOB_KEYS = {"job", "layer", "title", "mode", "source", "fixes", "schedule", "after", "description", "retries",
@@ -200,6 +199,14 @@ def _resolve(path: str | None) -> Path | None:
     return p if p.is_absolute() else settings().project_dir / p
 
 
+def _check_fixes(fixes: frozenset[str], where: str) -> None:
+    from gisplatform.crs import FIXES  # (pyproj: imported only by the jobs that name fixes)
+
+    bad = [f for f in fixes if f not in FIXES and not f.startswith("from_epsg:")]
+    if bad:
+        raise JobDefinitionError(f"{where}: unknown fix(es) {bad}; known: {', '.join(FIXES)}")
+
+
 def parse_job(raw: dict, where: str, default_name: str) -> Job:
     unknown = set(raw) - _JOB_KEYS
     if unknown:
@@ -225,9 +232,8 @@ def parse_job(raw: dict, where: str, default_name: str) -> Job:
 
         check_url(source["url"], where)
     fixes = frozenset(raw.get("fixes") or ())
-    bad = [f for f in fixes if f not in FIXES and not f.startswith("from_epsg:")]
-    if bad:
-        raise JobDefinitionError(f"{where}: unknown fix(es) {bad}; known: {', '.join(FIXES)}")
+    if fixes:
+        _check_fixes(fixes, where)
     options = SourceOptions(
         crs=parse_epsg(source.get("crs"), where),
         encoding=source.get("encoding", "auto"),

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gisplatform.layers import Layer
-from gisplatform.sources.base import FileInfo, Reader, RowProblem, SourceBatch, SourceError, SourceOptions
+from gisplatform.sources.options import SourceError, SourceOptions
+
+if TYPE_CHECKING:
+    from gisplatform.sources.base import Reader
+
+# the readers' shared types (gisplatform.sources.base) bring pandas and shapely: loaded when first asked for, so
+# a job definition (SourceOptions) can be read before them (see gisplatform.etl.runner)
+_FROM_BASE = ("FileInfo", "Reader", "RowProblem", "SourceBatch")
 
 READERS: dict[str, str] = {
     "vector": "gisplatform.sources.vector.VectorReader",
@@ -23,6 +31,14 @@ TABLE_SUFFIXES = (".csv", ".xlsx", ".xlsm")
 
 __all__ = ["READERS", "FileInfo", "Reader", "RowProblem", "SourceBatch", "SourceError", "SourceOptions",
            "default_kind", "open_reader"]
+
+
+def __getattr__(name: str):
+    if name in _FROM_BASE:
+        from gisplatform.sources import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_kind(path: Path, layer: Layer) -> str:

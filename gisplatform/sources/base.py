@@ -16,9 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-
-class SourceError(Exception):
-    """A file that cannot be read at all. The message names the file and says what to do."""
+from gisplatform.sources.options import SourceError, SourceOptions  # noqa: F401 - re-exported for the readers
 
 
 @dataclass(frozen=True)
@@ -33,17 +31,6 @@ class RowProblem:
     rule: str
     message: str
     field: str | None = None
-
-
-@dataclass(frozen=True)
-class SourceOptions:
-    """What the officer or the job says about a source, overriding what the file claims."""
-
-    crs: int | None = None  # EPSG code to assume for coordinates (overrides .prj / stated CRS)
-    encoding: str = "auto"  # auto | utf-8 | tcvn3 | vni | cp1258 | latin1
-    layer: str | None = None  # layer of a multi-layer container (GPKG), sheet of a workbook
-    related: dict[str, Path] = field(default_factory=dict)  # e.g. {"corners": path} for licence registers
-    field_map: dict[str, str] = field(default_factory=dict)  # layer field -> source column, when names differ
 
 
 @dataclass

@@ -11,7 +11,7 @@ def test_embedded_cluster_initialises_starts_and_has_postgis(tmp_path):
     try:
         cluster.ensure_running()
         assert cluster.is_running()
-        connection = psycopg2.connect(host="127.0.0.1", port=54391, user="postgres", dbname="postgres")
+        connection = psycopg2.connect(cluster.uri("postgres"))  # the libpq URI the platform connects with
         connection.autocommit = True
         with connection.cursor() as cur:
             cur.execute("CREATE EXTENSION postgis")

@@ -1,0 +1,68 @@
+"""What a layer holds when a run starts: its live features by source hash, for the run to skip unchanged rows.
+
+Read on a connection of its own, in a background thread, as soon as the run holds the layer's lock (so no other
+run can change the layer meanwhile), while the interpreter is still importing the modules that read, check and
+stage rows (pandas, pyogrio, shapely...). Importing takes one core; the database's scan of the layer takes the
+other. Light on purpose: psycopg2 and numpy only.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg2
+
+
+@dataclass(frozen=True)
+class LiveFeatures:
+    hashes: np.ndarray  # int64 source hashes of the live features that have one, sorted
+    fids: np.ndarray  # the feature of each hash
+    hashless_fids: np.ndarray  # live features loaded without a source hash: no source row can match them
+
+    @classmethod
+    def of(cls, hashes: np.ndarray, fids: np.ndarray, hashless_fids: np.ndarray) -> "LiveFeatures":
+        """From hashes in any order: sorted by quicksort (a stable sort of a million costs 85 ms instead of 25),
+        and by fid among identical hashes (identical live rows, rare) so that they match in the same order every
+        time."""
+        order = np.argsort(hashes)
+        if len(order) > 1 and (hashes[order[1:]] == hashes[order[:-1]]).any():
+            order = np.lexsort((fids, hashes))
+        return cls(hashes[order], fids[order], hashless_fids)
+
+
+def read_live_features(dsn: str, table: str) -> LiveFeatures:
+    """One scan of the layer. The hashes and fids come back as two binary strings (8 bytes big-endian per
+    value) instead of a million rows: one value for the client to decode, in C."""
+    connection = psycopg2.connect(dsn)
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f"""
+                SELECT string_agg(int8send(source_hash), '') FILTER (WHERE source_hash IS NOT NULL),
+                       string_agg(int8send(fid), '') FILTER (WHERE source_hash IS NOT NULL),
+                       array_agg(fid) FILTER (WHERE source_hash IS NULL)
+                FROM {table} WHERE retired_at IS NULL""")
+            hashes, fids, hashless = cur.fetchone()
+        connection.rollback()
+    finally:
+        connection.close()
+    return LiveFeatures.of(_int64s(hashes), _int64s(fids), np.array(hashless or [], dtype=np.int64))
+
+
+def _int64s(packed) -> np.ndarray:
+    return np.frombuffer(packed, dtype=">i8").astype(np.int64) if packed else np.zeros(0, dtype=np.int64)
+
+
+def start_reading(dsn: str, table: str) -> Future:
+    """:func:`read_live_features` in a daemon thread; the future holds its result or its error."""
+    future: Future = Future()
+
+    def read() -> None:
+        try:
+            future.set_result(read_live_features(dsn, table))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the state
+            future.set_exception(exc)
+
+    threading.Thread(target=read, name="live-features", daemon=True).start()
+    return future
