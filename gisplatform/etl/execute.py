@@ -493,15 +493,17 @@ def _in_transaction(job: Job, layer: Layer, files: list[SourceFile], report: Run
     # disks) the planner hashes the whole layer three times (≈ 2 s per million features) instead of probing its
     # indexes a few thousand times. 1.1 is the usual setting for SSDs and for tables that sit in memory.
     cursor.execute("SET LOCAL random_page_cost = 1.1")
+    backend = None
     if cancel:
         cursor.execute("SELECT pg_backend_pid()")
-        cancel.attach(cursor.fetchone()[0])
+        backend = cursor.fetchone()[0]
+        cancel.attach(backend)
     try:
         _stage_merge_commit(job, layer, files, report, live, batch_size, progress, cancel, ctx, seed, connection,
                             cursor, dask, after_close)
     finally:
         if cancel:
-            cancel.attach(None)
+            cancel.detach(backend)
 
 
 def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, live: Future,

@@ -51,14 +51,15 @@ class Cancel:
 
     The run checks between batches and once more just before it commits, so a cancelled run never commits;
     a statement already running in PostgreSQL is interrupted with ``pg_cancel_backend`` so the rollback comes
-    at once, not at the end of a long merge.
+    at once, not at the end of a long merge. Every connection of the run that runs statements attaches its
+    backend while it does (the data transaction; the read of the layer's state, which a lock may hold up).
     """
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self.reason: str | None = None
-        self._backend_pid: int | None = None
+        self._backend_pids: set[int] = set()
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -69,16 +70,20 @@ class Cancel:
                 return
             self.reason = reason
             self._event.set()
-            pid = self._backend_pid
-        if pid:
+            pids = sorted(self._backend_pids)
+        for pid in pids:
             _cancel_backend(pid)
 
-    def attach(self, backend_pid: int | None) -> None:
-        """The data connection of the run (None when the run no longer has one)."""
+    def attach(self, backend_pid: int) -> None:
+        """A connection of the run (its backend's pid), interrupted if the run is cancelled; raises at once if
+        it already is."""
         with self._lock:
-            self._backend_pid = backend_pid
-        if backend_pid:
-            self.check()
+            self._backend_pids.add(backend_pid)
+        self.check()
+
+    def detach(self, backend_pid: int) -> None:
+        with self._lock:
+            self._backend_pids.discard(backend_pid)
 
     def check(self) -> None:
         if self._event.is_set():
@@ -196,7 +201,7 @@ def _logged_run(job: Job, layer: Layer, files: list[SourceFile], trigger: str, a
         report = RunReport(record.run_id, job.name, layer.name, job.mode)
         try:
             # the layer is locked: its live features are read now, while the transaction's modules are imported
-            live = state.start_reading(libpq_dsn(), layer.qualified_table)
+            live = state.start_reading(libpq_dsn(), layer.qualified_table, cancel)
             from gisplatform.etl.execute import execute
 
             execute(job, layer, files, report, live, batch_size, progress, cancel, executor_options)

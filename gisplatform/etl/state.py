@@ -32,11 +32,15 @@ class LiveFeatures:
         return cls(hashes[order], fids[order], hashless_fids)
 
 
-def read_live_features(dsn: str, table: str) -> LiveFeatures:
+def read_live_features(dsn: str, table: str, cancel=None) -> LiveFeatures:
     """One scan of the layer. The hashes and fids come back as two binary strings (8 bytes big-endian per
-    value) instead of a million rows: one value for the client to decode, in C."""
+    value) instead of a million rows: one value for the client to decode, in C. ``cancel``: the run's Cancel
+    (gisplatform.etl.runner), which interrupts the scan if the run is cancelled (a lock may hold it up)."""
     connection = psycopg2.connect(dsn)
+    backend = connection.get_backend_pid()
     try:
+        if cancel is not None:
+            cancel.attach(backend)
         with connection.cursor() as cur:
             cur.execute(f"""
                 SELECT string_agg(int8send(source_hash), '') FILTER (WHERE source_hash IS NOT NULL),
@@ -46,6 +50,8 @@ def read_live_features(dsn: str, table: str) -> LiveFeatures:
             hashes, fids, hashless = cur.fetchone()
         connection.rollback()
     finally:
+        if cancel is not None:
+            cancel.detach(backend)
         connection.close()
     return LiveFeatures.of(_int64s(hashes), _int64s(fids), np.array(hashless or [], dtype=np.int64))
 
@@ -54,13 +60,13 @@ def _int64s(packed) -> np.ndarray:
     return np.frombuffer(packed, dtype=">i8").astype(np.int64) if packed else np.zeros(0, dtype=np.int64)
 
 
-def start_reading(dsn: str, table: str) -> Future:
+def start_reading(dsn: str, table: str, cancel=None) -> Future:
     """:func:`read_live_features` in a daemon thread; the future holds its result or its error."""
     future: Future = Future()
 
     def read() -> None:
         try:
-            future.set_result(read_live_features(dsn, table))
+            future.set_result(read_live_features(dsn, table, cancel))
         except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the state
             future.set_exception(exc)
 
