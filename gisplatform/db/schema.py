@@ -204,6 +204,24 @@ def _etl_tables(metadata: sa.MetaData) -> None:
         comment="Quarantine: source rows rejected by a rule, with the reason",
     )
     sa.Index("rejects_run_idx", rejects.c.run_id)
+    sa.Table(  # read through the view etl.all_rejects (migration 0009)
+        "rejects_again",
+        metadata,
+        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey(f"{ETL_SCHEMA}.runs.run_id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("layer", sa.Text(), nullable=False),
+        sa.Column("files", ARRAY(sa.Text()), nullable=False),
+        sa.Column("row_numbers", ARRAY(sa.Integer()), nullable=False),
+        sa.Column("originals", ARRAY(sa.BigInteger()), nullable=False,
+                  comment="per reason: the reject (of an earlier run) holding it and the raw record"),
+        sa.Column("rules", ARRAY(sa.Text()), nullable=False),
+        sa.Column("source_hashes", ARRAY(sa.BigInteger()), nullable=False),
+        sa.Column("natural_keys", ARRAY(sa.Text()), nullable=False),
+        sa.Column("messages", ARRAY(sa.Text()), nullable=False,
+                  comment="per reason: this run's message where it is not the original's, else null"),
+        schema=ETL_SCHEMA,
+        comment="Rows a run rejected again unchanged, for the same reasons as before (see etl.all_rejects)",
+    )
     issues = sa.Table(
         "issues",
         metadata,

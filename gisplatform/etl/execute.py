@@ -118,12 +118,19 @@ def _reusable_rejects(cursor, job: Job, layer: Layer, set_rules) -> Reusable:
         return Reusable.none()
     duplicate = _duplicate_rule(set_rules)
     others = "{" + ",".join(r.name for r in set_rules if r.name != duplicate) + "}"
-    # a clean group: two or more copies, each rejected once as a duplicate, for nothing that depends on other rows
+    # a clean group: two or more copies, each rejected once as a duplicate, for nothing that depends on other rows;
+    # the reasons of rows rejected again come from the arrays (what the view would join for is not needed here)
     cursor.execute("""
-        WITH per_row AS (
+        WITH reasons AS (
+            SELECT source_hash, natural_key, rule FROM etl.rejects WHERE run_id = $1
+            UNION ALL
+            SELECT u.source_hash, u.natural_key, u.rule
+            FROM etl.rejects_again a, unnest(a.source_hashes, a.natural_keys, a.rules) u(source_hash, natural_key, rule)
+            WHERE a.run_id = $1
+        ), per_row AS (
             SELECT source_hash, min(natural_key) AS natural_key, count(*) FILTER (WHERE rule = $3) AS copies,
-                   bool_and(rule <> ALL($2::text[])) AS own FROM etl.rejects
-            WHERE run_id = $1 AND source_hash IS NOT NULL GROUP BY source_hash
+                   bool_and(rule <> ALL($2::text[])) AS own FROM reasons
+            WHERE source_hash IS NOT NULL GROUP BY source_hash
         ), clean AS (
             SELECT natural_key FROM per_row WHERE copies > 0 GROUP BY natural_key
             HAVING count(*) > 1 AND bool_and(copies = 1 AND own))
@@ -442,14 +449,29 @@ def _orphans(reader):
 
 
 def _findings(cursor, run_id: int, report: RunReport) -> None:
-    # rows per rule: grouped by row first (hashed), since count(DISTINCT (file, row_number)) sorts row values,
-    # twice as slow for the tens of thousands of findings of a large file
-    cursor.execute(
-        "SELECT kind, rule, count(*), min(example) FROM ("
-        "SELECT 'error' AS kind, rule, min(message) AS example FROM etl.rejects WHERE run_id = $1 "
-        "GROUP BY rule, file, row_number UNION ALL "
-        "SELECT kind, rule, min(message) FROM etl.issues WHERE run_id = $1 GROUP BY kind, rule, file, row_number"
-        ") per_row GROUP BY kind, rule", (run_id,))
+    """Rows per rule, with an example message. Rows rejected again are counted from the arrays of
+    ``etl.rejects_again``; a rule found only among them takes its example from its first original reject."""
+    # grouped by row first (hashed), since count(DISTINCT (file, row_number)) sorts row values, twice as slow for
+    # the tens of thousands of findings of a large file
+    cursor.execute("""
+        WITH again AS (
+            SELECT u.* FROM etl.rejects_again a,
+                 unnest(a.rules, a.files, a.row_numbers, a.originals, a.messages) u(rule, file, row_number, original,
+                                                                                     message)
+            WHERE a.run_id = $1
+        ), per_row AS (
+            SELECT 'error' AS kind, rule, min(message) AS example FROM etl.rejects WHERE run_id = $1
+            GROUP BY rule, file, row_number UNION ALL
+            SELECT 'error', rule, NULL FROM again GROUP BY rule, file, row_number UNION ALL
+            SELECT kind, rule, min(message) FROM etl.issues WHERE run_id = $1 GROUP BY kind, rule, file, row_number
+        ), first_again AS (
+            SELECT e.rule, coalesce(e.message, o.message) AS example
+            FROM (SELECT DISTINCT ON (rule) rule, original, message FROM again ORDER BY rule, original) e
+                 JOIN etl.rejects o ON o.id = e.original
+        )
+        SELECT p.kind, p.rule, count(*), coalesce(min(p.example), min(f.example))
+        FROM per_row p LEFT JOIN first_again f ON p.kind = 'error' AND f.rule = p.rule
+        GROUP BY p.kind, p.rule""", (run_id,))
     for kind, rule, rows, example in cursor.fetchall():
         report.findings[(kind, rule)] = rows
         report.examples[(kind, rule)] = example

@@ -5,10 +5,9 @@ import sqlalchemy as sa
 
 from gisplatform.db.engine import engine
 
-# the quarantine as people read it: a reject copied from an earlier run shows the raw record it refers to
-RESOLVED_REJECTS = ("(SELECT r.id, r.run_id, r.layer, r.file, r.row_number, r.natural_key, r.rule, r.field, r.message, "
-                    "coalesce(r.raw_record, o.raw_record) AS raw_record, r.source_hash "
-                    "FROM etl.rejects r LEFT JOIN etl.rejects o ON o.id = r.copied_from)")
+# the quarantine as people read it, one row per reason: rows rejected again unchanged included, each with the
+# raw record of the reject it refers to (migration 0009)
+RESOLVED_REJECTS = "etl.all_rejects"
 
 
 def recent_runs(limit: int = 20) -> list[dict]:

@@ -6,8 +6,8 @@ For each accepted staged row, by natural key:
   * same key, retired earlier       → the retired version goes to history (valid until its retirement), UPDATE;
   * same key, same hash and flags   → untouched (no write, no new version).
 In a full snapshot, a live feature whose key is not in the source at all is retired (``retired_at``), never
-deleted. Rejected rows go to the quarantine (``etl.rejects``), one row per reason; warnings and repairs on
-written rows go to ``etl.issues``.
+deleted. Rejected rows go to the quarantine (``etl.rejects``), one row per reason (rows rejected again unchanged:
+``etl.rejects_again``, see :func:`rejected_again_sql`); warnings and repairs on written rows go to ``etl.issues``.
 
 All statements use data-modifying CTEs so history, update and insert read one snapshot of the table.
 """
@@ -87,31 +87,34 @@ def quarantine_sql(staging: Staging, layer: Layer) -> str:
 
 
 def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int, duplicate_rule: str) -> str:
-    """Copy the previous run's reasons for the rows it rejected that came again unchanged (the ``again`` table),
-    under this run, with the file and row they now have; the raw record is not repeated, the copy refers to the
-    reject that holds it (``copied_from``, see gisplatform.etl.status.RESOLVED_REJECTS). DISTINCT ON: two
-    identical rows rejected last time left their reasons twice; a row takes them once. A copy of a duplicate key
-    gets its message anew, naming the other copies where they are now (rows may have moved in the file)."""
+    """Record under this run, with the file and row they now have, the previous run's reasons for the rows it
+    rejected that came again unchanged (the ``again`` table): one row of ``etl.rejects_again`` whose arrays hold,
+    per reason, the reject that holds it and the raw record (``original``), its rule, source hash and natural key
+    and, for a copy of a duplicate key, the message anew, naming the other copies where they are now (rows may
+    have moved in the file); other reasons keep their original's message. DISTINCT ON: two identical rows rejected
+    last time left their reasons twice; a row takes them once. Read back through the view ``etl.all_rejects``."""
     renamed = f"""
             SELECT a.ord, {duplicate_message('a.natural_key', 'o')} AS message
             FROM {staging.again_table} a JOIN {staging.again_table} o
                  ON o.natural_key = a.natural_key AND o.grouped AND o.ord <> a.ord
             WHERE a.grouped GROUP BY a.ord, a.natural_key"""
-    # ordered by the rows' position (``ord``), not by file and row: one reject's reasons keep their order, and
-    # integers sort where file names would be compared by collation (a third of the copy's time)
+    # No ORDER BY in the aggregates (each would sort on its own): one Aggregate feeds every input row to all of
+    # them in the same order, so the arrays stay parallel; readers order by file and row, then the original's id.
     return f"""
-        INSERT INTO etl.rejects ({REJECT_COLUMNS}, copied_from)
-        SELECT {staging.run_id}, '{layer.name}', a.src_file, a.src_row, r.natural_key, r.rule, r.field,
-               CASE WHEN r.rule = '{duplicate_rule}' AND a.grouped THEN coalesce(g.message, r.message)
-                    ELSE r.message END,
-               NULL, r.source_hash, coalesce(r.copied_from, r.id)
+        INSERT INTO etl.rejects_again (run_id, layer, files, row_numbers, originals, rules, source_hashes,
+                                       natural_keys, messages)
+        SELECT {staging.run_id}, '{layer.name}', array_agg(a.src_file), array_agg(a.src_row), array_agg(r.original),
+               array_agg(r.rule), array_agg(r.source_hash), array_agg(r.natural_key),
+               array_agg(CASE WHEN r.rule = '{duplicate_rule}' THEN
+                              CASE WHEN a.grouped THEN coalesce(g.message, r.message) ELSE r.message END END)
         FROM {staging.again_table} a JOIN (
-            SELECT DISTINCT ON (source_hash, rule, field, message) id, natural_key, rule, field, message,
-                   source_hash, copied_from FROM etl.rejects
+            SELECT DISTINCT ON (source_hash, rule, field, message) id, original, natural_key, rule, field, message,
+                   source_hash
+            FROM etl.all_rejects
             WHERE run_id = {int(previous_run)} AND source_hash IS NOT NULL
             ORDER BY source_hash, rule, field, message, id) r ON r.source_hash = a.source_hash
             LEFT JOIN ({renamed}) g ON g.ord = a.ord
-        ORDER BY a.ord, r.id"""
+        HAVING count(*) > 0"""
 
 
 def upsert_sql(staging: Staging, layer: Layer) -> str:

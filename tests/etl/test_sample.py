@@ -64,7 +64,7 @@ def outcomes(layer: str) -> dict[tuple[str, int], dict[str, set]]:
     with engine().connect() as connection:
         run = connection.scalar(sa.text("SELECT max(run_id) FROM etl.runs WHERE layer = :l"), {"l": layer})
         for file, row, rule in connection.execute(sa.text(
-                "SELECT file, row_number, rule FROM etl.rejects WHERE run_id = :r"), {"r": run}):
+                "SELECT file, row_number, rule FROM etl.all_rejects WHERE run_id = :r"), {"r": run}):
             found[(file, row)]["rejected"].add(rule)
         for file, row, rule, kind in connection.execute(sa.text(
                 "SELECT file, row_number, rule, kind FROM etl.issues WHERE run_id = :r"), {"r": run}):
@@ -146,7 +146,7 @@ def by_key(layer: str) -> dict[str, dict[str, set]]:
     with engine().connect() as connection:
         run = connection.scalar(sa.text("SELECT max(run_id) FROM etl.runs WHERE layer = :l"), {"l": layer})
         for key, rule in connection.execute(sa.text(
-                "SELECT natural_key, rule FROM etl.rejects WHERE run_id = :r"), {"r": run}):
+                "SELECT natural_key, rule FROM etl.all_rejects WHERE run_id = :r"), {"r": run}):
             found[key]["rejected"].add(rule)
         for key, rule, kind in connection.execute(sa.text(
                 "SELECT natural_key, rule, kind FROM etl.issues WHERE run_id = :r"), {"r": run}):

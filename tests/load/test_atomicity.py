@@ -15,7 +15,7 @@ from gisplatform.etl.runner import EtlError, run_job
 from gisplatform.load.runlog import LOCK_NAMESPACE, RunLocked, RunLog
 from tests.builders import parcel, parcels, write_parcels
 
-TABLES = ("data.cadastral_parcels", "history.cadastral_parcels", "etl.rejects", "etl.issues")
+TABLES = ("data.cadastral_parcels", "history.cadastral_parcels", "etl.rejects", "etl.rejects_again", "etl.issues")
 
 
 def snapshot(db) -> dict:

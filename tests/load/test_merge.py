@@ -175,10 +175,15 @@ def test_a_row_rejected_again_unchanged_keeps_its_reasons_without_being_checked_
     assert [(r[1] + 1, *r[2:]) for r in before] == [r[1:] for r in after]
     assert all(r[0].endswith("b.gpkg") for r in after)
     assert second.findings[("error", "codes_valid_at_date")] == 1
-    # the copies do not repeat the raw record: they refer to the reject that holds it, and read as it
-    stored = rows(db, "SELECT raw_record IS NULL, copied_from IS NOT NULL FROM etl.rejects WHERE run_id = :r",
-                  r=second.run_id)
-    assert stored and all(stored_row == (True, True) for stored_row in stored)
+    # nothing is copied: one row refers to the rejects that hold the reasons and raw records, and reads as them
+    assert rows(db, "SELECT count(*) FROM etl.rejects WHERE run_id = :r", r=second.run_id) == [(0,)]
+    (files, row_numbers, originals, rules, messages), = rows(
+        db, "SELECT files, row_numbers, originals, rules, messages FROM etl.rejects_again WHERE run_id = :r",
+        r=second.run_id)
+    assert sorted(row_numbers) == [3, 5] and all(f.endswith("b.gpkg") for f in files) and messages == [None, None]
+    assert sorted(rules) == sorted(r[3] for r in before)
+    assert sorted(originals) == [r[0] for r in rows(db, "SELECT id FROM etl.rejects WHERE run_id = :r ORDER BY id",
+                                                    r=first.run_id)]
     assert [r["raw_record"] for r in run_rejects(second.run_id)] == [r["raw_record"] for r in run_rejects(first.run_id)]
     third = load(write_parcels(tmp_path / "c.gpkg", source))  # copies of copies: the first run's rejects hold it
     assert third.files[0].rejected_unchanged == 2
@@ -202,7 +207,7 @@ def test_a_new_row_with_the_key_of_a_row_rejected_again_is_a_duplicate(db, tmp_p
     load(write_parcels(tmp_path / "a.gpkg", source))
     report = load(write_parcels(tmp_path / "b.gpkg", source + [parcel(5, SOTHUA="2")]))
     assert (report.unchanged, report.rejected, report.inserted) == (1, 2, 0)
-    messages = [r[0] for r in rows(db, "SELECT message FROM etl.rejects WHERE run_id = :r AND row_number = 3",
+    messages = [r[0] for r in rows(db, "SELECT message FROM etl.all_rejects WHERE run_id = :r AND row_number = 3",
                                    r=report.run_id)]
     assert len(messages) == 1 and "duplicate natural key" in messages[0] and "row 2" in messages[0]
 
@@ -257,7 +262,7 @@ def test_an_unchanged_duplicate_group_is_rejected_again_naming_its_copies_where_
     second = load(write_parcels(tmp_path / "b.gpkg", source))
     assert second.files[0].rejected_unchanged == 2
     assert (second.read, second.rejected, second.inserted, second.unchanged) == (5, 2, 1, 2) and second.balanced
-    (file, _, _), _ = found = rows(db, "SELECT file, row_number, message FROM etl.rejects WHERE run_id = :r "
+    (file, _, _), _ = found = rows(db, "SELECT file, row_number, message FROM etl.all_rejects WHERE run_id = :r "
                                        "ORDER BY row_number", r=second.run_id)
     assert file.endswith("b.gpkg")
     assert found == [(file, 2, DUPLICATE_OF_ROW.format(file, 5)), (file, 5, DUPLICATE_OF_ROW.format(file, 2))]
@@ -270,7 +275,7 @@ def test_a_new_copy_of_a_duplicate_key_rejected_again_makes_the_group_checked_ag
     third = load(write_parcels(tmp_path / "b.gpkg", source + [parcel(9, SOTHUA="1")]))
     assert third.files[0].rejected_unchanged == 0
     assert (third.rejected, third.unchanged, third.inserted) == (3, 2, 0) and third.balanced
-    messages = dict(rows(db, "SELECT row_number, message FROM etl.rejects WHERE run_id = :r", r=third.run_id))
+    messages = dict(rows(db, "SELECT row_number, message FROM etl.all_rejects WHERE run_id = :r", r=third.run_id))
     assert sorted(messages) == [1, 4, 5]
     assert "row 4, " in messages[1] and "row 5;" in messages[1] and "row 1, " in messages[5]
 

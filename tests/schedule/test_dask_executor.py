@@ -31,7 +31,7 @@ def state(db, layer: str) -> dict:
         return {
             "features": rows(f"SELECT (to_jsonb(t) {DROP})::text FROM {table} t ORDER BY fid"),
             "history": rows(f"SELECT (to_jsonb(t) {DROP})::text FROM history.{layer} t ORDER BY fid, version"),
-            "rejects": rows("SELECT (to_jsonb(t) - 'id' - 'run_id' - 'copied_from')::text FROM etl.rejects t ORDER BY 1"),
+            "rejects": rows("SELECT (to_jsonb(t) - 'id' - 'run_id' - 'original')::text FROM etl.all_rejects t ORDER BY 1"),
             "issues": rows("SELECT (to_jsonb(t) - 'id' - 'run_id')::text FROM etl.issues t ORDER BY 1"),
             "counts": rows("SELECT concat_ws(',', read, inserted, updated, unchanged, rejected, retired, repaired, "
                            "warnings, features) FROM etl.runs ORDER BY run_id"),
