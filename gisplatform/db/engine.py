@@ -46,6 +46,8 @@ def database_uri() -> str:
     configured = settings().database_url
     if configured:
         scheme, sep, rest = configured.partition("://")
+        if not sep:  # not a URL (a keyword DSN): passed on as given
+            return configured
         return f"{scheme.split('+', 1)[0]}{sep}{rest}"  # postgresql+psycopg2://… → postgresql://…
     uri = _local_server_uri()
     if uri is not None:

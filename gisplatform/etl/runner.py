@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from gisplatform.config import settings
-from gisplatform.db.engine import libpq_dsn
+from gisplatform.db.engine import engine, libpq_dsn  # (light: engine() imports SQLAlchemy when called)
 from gisplatform.etl import state
 from gisplatform.etl.report import RunReport
 from gisplatform.layers import Layer, get_layer, is_raster_layer
@@ -213,7 +213,6 @@ def _logged_run(job: Job, layer: Layer, files: list[SourceFile], trigger: str, a
         with report.phase("conflicts (after commit)"):
             _recompute_conflicts(layer, report.run_id, report.inserted + report.updated + report.retired > 0)
         if report.updated + report.retired:  # only they leave dead row versions behind
-            from gisplatform.db.engine import engine
             from gisplatform.load.upkeep import vacuum_if_due
 
             started = time.perf_counter()
@@ -243,7 +242,6 @@ def _recompute_conflicts(layer: Layer, run_id: int, changed_any: bool = True) ->
     (the next run or `gisplatform conflicts recompute` catches up).
     """
     from gisplatform.analysis.conflicts import recompute_after_run
-    from gisplatform.db.engine import engine
 
     try:
         summary = recompute_after_run(engine(), layer.name, run_id, changed_any)
