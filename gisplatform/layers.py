@@ -22,6 +22,7 @@ SEVERITIES = ("error", "warning")
 DATA_SCHEMA = "data"
 HISTORY_SCHEMA = "history"
 CODES_SCHEMA = "codes"  # the code tables the layers' fields are checked against
+WGS84_SRID = 4326  # every layer keeps a copy of its geometry in WGS84 (geom_wgs84), for serving
 
 
 class LayerDefinitionError(ValueError):

@@ -21,12 +21,11 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from gisplatform.config import settings
-from gisplatform.layers import CODES_SCHEMA, DATA_SCHEMA, HISTORY_SCHEMA, Field, Layer, load_layers
+from gisplatform.layers import CODES_SCHEMA, DATA_SCHEMA, HISTORY_SCHEMA, WGS84_SRID, Field, Layer, load_layers
 
 ETL_SCHEMA = "etl"
 STAGING_SCHEMA = "staging"
 SCHEMAS = (DATA_SCHEMA, HISTORY_SCHEMA, CODES_SCHEMA, ETL_SCHEMA, STAGING_SCHEMA)
-WGS84_SRID = 4326
 
 _SQL_TYPES: dict[str, type[sa.types.TypeEngine] | sa.types.TypeEngine] = {
     "text": sa.Text(),
@@ -58,10 +57,11 @@ def _field_columns(layer: Layer) -> list[sa.Column]:
 
 
 def _version_columns(layer: Layer) -> list[sa.Column]:
-    wgs84 = sa.Computed(f"ST_Transform(geom, {WGS84_SRID})", persisted=True)
+    # geom_wgs84 = ST_Transform(geom, 4326): computed by the run's staging table while rows are copied in and
+    # written by the merge; triggers compute it for other writers (migration 0010)
     return [
         sa.Column("geom", _geometry(layer, layer.storage_srid), nullable=False),
-        sa.Column("geom_wgs84", _geometry(layer, WGS84_SRID), wgs84),
+        sa.Column("geom_wgs84", _geometry(layer, WGS84_SRID)),
         sa.Column("qa_flags", ARRAY(sa.Text()), comment="warnings and repairs that apply to this version"),
         sa.Column("source_file", sa.Text()),
         sa.Column("source_row", sa.Integer()),

@@ -65,6 +65,7 @@ class SetContext:
     data: str  # the layer's table
     incremental: bool  # mode: rows missing from the source stay
     others_loaded: bool  # the layer had live rows before this run
+    empty: bool = False  # the layer had no rows at all, not even retired ones: a first load
 
 
 class SetRule:

@@ -14,6 +14,9 @@ The search is split so that most of it costs no wall time of its own:
     a compact area and holds nearly all of its features' neighbours; the relate test releases the GIL);
   * pairs *across* batches are searched at the end, over one tree of every geometry, testing only the candidate
     pairs whose two features came in different batches, while the database indexes the staging table.
+The background thread runs at the lowest CPU priority: it takes only what the run's main thread and the database
+leave idle, so the read is not slowed by it. On a first load it goes on while the database inserts the rows and
+builds the indexes (:meth:`OverlapIndex.pairs_in_background`); the warnings are then recorded after the insert.
 Every candidate pair (bounding boxes intersect) is tested exactly once, so the result does not depend on how the
 rows were batched. A pair whose bounding boxes share no more than the tolerance cannot overlap by more (the
 overlap lies inside both boxes) and is dropped before the relate test: in a parcel mosaic about a third of the
@@ -21,6 +24,8 @@ neighbour pairs, the cheap third (grid-aligned edges), about a quarter of the te
 """
 from __future__ import annotations
 
+import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -42,6 +47,14 @@ def overlap_areas(a: np.ndarray, b: np.ndarray, tolerance_m2: float) -> tuple[np
     return area > tolerance_m2, area
 
 
+def _lowest_priority() -> None:
+    """Lower the calling thread's CPU priority (on Linux a thread has a nice value of its own; elsewhere: no-op)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
+
+
 def _no_pairs() -> Pairs:
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
 
@@ -59,8 +72,10 @@ class OverlapIndex:
         self._sids: list[np.ndarray] = []
         self._geoms: list[np.ndarray] = []
         # one worker: batches are searched in arrival order while the caller goes on with the next batch
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaps") if background else None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaps",
+                                          initializer=_lowest_priority) if background else None
         self._within: list[Future | Pairs] = []
+        self._closing = threading.Event()  # a failed or cancelled run: the search still running stops early
 
     def add(self, sids: np.ndarray, geoms: np.ndarray) -> None:
         present = np.array([g is not None for g in geoms], dtype=bool)
@@ -84,9 +99,24 @@ class OverlapIndex:
     def pairs(self) -> Pairs:
         """(sid_a, sid_b, overlap area in m²) for every pair overlapping by more than the tolerance."""
         try:
-            within = [w.result() if isinstance(w, Future) else w for w in self._within]
+            return self._all_pairs(THREADS)
         finally:
             self.close()
+
+    def pairs_in_background(self) -> Future:
+        """:meth:`pairs`, found by the background thread (at its low priority) once the batches' own searches are
+        done, with the pairs across batches; no batch may be added afterwards."""
+        if self._worker is None:
+            found: Future = Future()
+            found.set_result(self.pairs())
+            return found
+        try:
+            return self._worker.submit(self._all_pairs, 1)  # after every batch's search: one worker, in order
+        finally:
+            self._worker.shutdown(wait=False)
+
+    def _all_pairs(self, threads: int) -> Pairs:
+        within = [w.result() if isinstance(w, Future) else w for w in self._within]
         if not self._sids:
             return _no_pairs()
         sids = np.concatenate(self._sids)
@@ -94,9 +124,10 @@ class OverlapIndex:
         batch = np.repeat(np.arange(len(self._sids)), [len(s) for s in self._sids])
         left, right = shapely.STRtree(geoms).query(geoms)
         across = (left < right) & (batch[left] != batch[right])
-        return _concat(within + [self._test(sids, geoms, left[across], right[across], THREADS)])
+        return _concat(within + [self._test(sids, geoms, left[across], right[across], threads)])
 
     def close(self) -> None:
+        self._closing.set()
         if self._worker is not None:
             self._worker.shutdown(wait=True, cancel_futures=True)
 
@@ -119,6 +150,8 @@ class OverlapIndex:
         left, right = left[possible], right[possible]
 
         def chunk(start: int) -> Pairs:
+            if self._closing.is_set():  # nobody waits for the result any more
+                return _no_pairs()
             a, b = left[start:start + CHUNK], right[start:start + CHUNK]
             big, area = overlap_areas(geoms[a], geoms[b], self.tolerance_m2)
             return sids[a[big]], sids[b[big]], area[big]

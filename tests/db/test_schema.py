@@ -32,6 +32,26 @@ def test_every_layer_has_current_and_history_tables_with_a_wgs84_copy(db):
             assert connection.execute(sa.text("SELECT to_regclass(:t)"), {"t": layer.history_table}).scalar()
 
 
+def test_the_wgs84_copy_is_computed_for_writers_that_do_not_give_it(db):
+    """The merge writes geom_wgs84 itself (migration 0010); any other writer gets it computed by the triggers,
+    as the generated column did: on insert, and when an update moves the geometry without giving a new copy."""
+    copy_is_right = ("SELECT ST_AsBinary(geom_wgs84) = ST_AsBinary(ST_Transform(geom, 4326)) "
+                     "FROM data.water_licences WHERE licence_no = 'T-1'")
+    with db.connect() as connection, connection.begin() as transaction:
+        connection.execute(sa.text(
+            "INSERT INTO data.water_licences (licence_no, point_no, geom, row_hash, version, version_start, run_id) "
+            "VALUES ('T-1', '1', ST_SetSRID(ST_MakePoint(450000, 2420000), 9215), 0, 1, now(), 0)"))
+        assert connection.execute(sa.text(copy_is_right)).scalar() is True
+        connection.execute(sa.text("UPDATE data.water_licences SET geom = ST_Translate(geom, 100, 0) "
+                                   "WHERE licence_no = 'T-1'"))
+        assert connection.execute(sa.text(copy_is_right)).scalar() is True
+        connection.execute(sa.text("UPDATE data.water_licences SET geom = ST_Translate(geom, 100, 0), "
+                                   "geom_wgs84 = ST_Transform(ST_Translate(geom, 100, 0), 4326) "
+                                   "WHERE licence_no = 'T-1'"))  # as the merge writes: both given
+        assert connection.execute(sa.text(copy_is_right)).scalar() is True
+        transaction.rollback()
+
+
 @pytest.mark.parametrize("e, n, lat, lon", LANG_SON_POINTS)
 def test_postgis_transforms_lang_son_points_within_3_cm(db, e, n, lat, lon):
     with db.connect() as connection:

@@ -201,6 +201,22 @@ def test_corridors_are_derived_around_the_water_sources_that_need_them(sample_ru
     assert corridors == sources > 0 and outside == 0  # corridors start at the bank edge
 
 
+def test_every_stored_geometry_has_its_wgs84_copy(sample_run):
+    """The merge writes the copy the staging table computed (gisplatform.load.staging): it must be exactly what
+    PostGIS gives for the stored geometry, in every layer and history table."""
+    with engine().connect() as connection:
+        tables = connection.execute(sa.text(
+            "SELECT format('%I.%I', table_schema, table_name) FROM information_schema.columns "
+            "WHERE table_schema IN ('data', 'history') AND column_name = 'geom_wgs84'")).scalars().all()
+        assert len(tables) == 2 * 6
+        for table in tables:
+            stored, wrong = connection.execute(sa.text(
+                f"SELECT count(*), count(*) FILTER (WHERE ST_AsBinary(geom_wgs84) IS DISTINCT FROM "
+                f"ST_AsBinary(ST_Transform(geom, 4326))) FROM {table}")).one()
+            assert wrong == 0, table
+            assert stored > 0 or table.startswith("history."), table
+
+
 def test_a_second_run_of_every_job_changes_nothing(sample_run):
     with engine().connect() as connection:
         before = connection.execute(sa.text(

@@ -112,13 +112,15 @@ class DaskStager:
             connection.close()
 
     def _create_parts_table(self) -> None:
-        # same columns as the run's staging table (created just before in the run's transaction)
+        # same columns as the run's staging table (created just before in the run's transaction), except those
+        # it generates itself (the WGS84 copy), computed as the rows move into it
         self.run.cursor.execute(
-            "SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', ' ORDER BY attnum) "
-            "FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
-            (self.run.staging.table,))
-        columns = self.run.cursor.fetchone()[0]
-        self._scratch(f"CREATE UNLOGGED TABLE staging.{self.parts_table} ({columns})")
+            "SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', ' ORDER BY attnum), "
+            "string_agg(format('%I', attname), ', ' ORDER BY attnum) "
+            "FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped "
+            "AND attgenerated = ''", (self.run.staging.table,))
+        definitions, self._parts_columns = self.run.cursor.fetchone()
+        self._scratch(f"CREATE UNLOGGED TABLE staging.{self.parts_table} ({definitions})")
 
     def submit(self, batch, plan, hashes: np.ndarray, first_sid: int) -> None:
         keys = partition_keys(batch, plan, self.run.layer, self.partitions)
@@ -139,8 +141,8 @@ class DaskStager:
             order = np.argsort(sids, kind="stable")
             self.run.overlaps.add(sids[order], geoms[order])
         self.run.staging.wait()
-        self.run.cursor.execute(f"INSERT INTO {self.run.staging.table} SELECT * FROM staging.{self.parts_table} "
-                                "ORDER BY sid")
+        self.run.cursor.execute(f"INSERT INTO {self.run.staging.table} ({self._parts_columns}) "
+                                f"SELECT {self._parts_columns} FROM staging.{self.parts_table} ORDER BY sid")
         # dropped by the run's transaction: gone with the commit (on a rollback, drop_scratch removes it)
         self.run.cursor.execute(f"DROP TABLE staging.{self.parts_table}")
 
