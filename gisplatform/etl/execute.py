@@ -382,29 +382,20 @@ class _Run:
         if self.progress:
             self.progress("checking and merging", 0, None)
         ctx = merge.set_context(self.cursor, self.staging, self.layer, self.job.full_snapshot)
-        pairs_after_insert = None
+        searching = None  # a first load whose pair rules only warn: the pair search goes on during the merge
         if self.overlaps is not None and self.stager is None and merge.warnings_can_follow_insert(ctx, self.set_rules):
-            # a first load: the pair search goes on while the database checks keys, inserts and indexes the rows
-            searched = self.overlaps.pairs_in_background()
-
-            def store_searched_pairs() -> None:
-                self.staging.append_pairs(*searched.result())
-
-            pairs_after_insert = store_searched_pairs
-            with self.report.phase("set checks"):
-                merge.prepare(self.cursor, self.staging, ctx, self.set_rules)
-        else:
-            # The database indexes the staging table and checks keys while Python searches overlapping pairs
-            # (both release the GIL): on two cores the pair search costs no wall time of its own.
-            with self.report.phase("set checks"), ThreadPoolExecutor(max_workers=1) as pool:
-                database_side = pool.submit(merge.prepare, self.cursor, self.staging, ctx, self.set_rules)
-                pairs = self.overlaps.pairs() if self.overlaps is not None else None
-                database_side.result()
-                if pairs is not None:
-                    self.staging.append_pairs(*pairs)
+            searching = self.overlaps.pairs_in_background()
+        # The database indexes the staging table and checks keys while Python searches overlapping pairs
+        # (both release the GIL): on two cores the pair search costs no wall time of its own.
+        with self.report.phase("set checks"), ThreadPoolExecutor(max_workers=1) as pool:
+            database_side = pool.submit(merge.prepare, self.cursor, self.staging, ctx, self.set_rules)
+            pairs = self.overlaps.pairs() if self.overlaps is not None and searching is None else None
+            database_side.result()
+            if pairs is not None:
+                self.staging.append_pairs(*pairs)
         with self.report.phase("merge"):
             counts = merge.complete(self.cursor, self.staging, self.layer, ctx, self.set_rules,
-                                    loaded_pairs.result if loaded_pairs is not None else None, pairs_after_insert)
+                                    loaded_pairs.result if loaded_pairs is not None else None, searching)
         skipped = sum(f.skipped_unchanged for f in self.report.files)
         r = self.report
         r.inserted, r.updated, r.retired = counts.inserted, counts.updated, counts.retired

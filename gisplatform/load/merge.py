@@ -14,6 +14,7 @@ All statements use data-modifying CTEs so history, update and insert read one sn
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable
 
@@ -305,31 +306,31 @@ def _pair_rules(cursor, ctx: SetContext, set_rules: list[SetRule], loaded_pairs:
 
 def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules: list[SetRule],
              loaded_pairs: Callable[[], object] | None = None,
-             pairs_after_insert: Callable[[], None] | None = None) -> MergeCounts:
+             pairs_searching: Future | None = None) -> MergeCounts:
     """The remaining set rules, then quarantine, upsert with history, and (full snapshot) retirement.
 
     ``loaded_pairs``: the pairs with loaded features already searched on another connection (waits for them;
     see gisplatform.validate.sets.Overlaps.search_loaded); without it the rule searches them now.
-    ``pairs_after_insert`` (a first load whose pair rules only warn, see :func:`warnings_can_follow_insert`):
-    waits for the pair search and stores the pairs, called once the rows are inserted; the pair search goes on
-    while the keys are checked and the rows inserted, and its warnings are recorded afterwards."""
+    ``pairs_searching`` (a first load whose pair rules only warn, see :func:`warnings_can_follow_insert`): the
+    pairs among the staged rows, still being searched while the keys are checked and the rows inserted; waited
+    for and stored once the rows are inserted, and their warnings recorded then."""
     counts = MergeCounts(processed=staging.rows)
 
     def record_late_warnings() -> None:
-        pairs_after_insert()
+        staging.append_pairs(*pairs_searching.result())
         _pair_rules(cursor, ctx, set_rules, loaded_pairs)
         for rule in set_rules:
             if rule.needs_pairs:
                 for statement in warnings_after_insert_sql(staging, layer, rule.name):
                     cursor.execute(statement)
 
-    if pairs_after_insert is None:
+    if pairs_searching is None:
         _pair_rules(cursor, ctx, set_rules, loaded_pairs)
     cursor.execute(quarantine_sql(staging, layer))
     cursor.execute(f"SELECT count(*) FROM {staging.table} WHERE errors IS NOT NULL")
     counts.rejected = cursor.fetchone()[0]
     (incoming, counts.inserted, counts.updated, counts.history, _, counts.revived), first_load, rebuilt = \
-        _upsert(cursor, staging, layer, record_late_warnings if pairs_after_insert is not None else None)
+        _upsert(cursor, staging, layer, record_late_warnings if pairs_searching is not None else None)
     if rebuilt:
         cursor.execute(f"ANALYZE {layer.qualified_table}")  # the next run's planner must know the table is full
     counts.unchanged = incoming - counts.inserted - counts.updated
