@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from gisplatform.layers import DATA_SCHEMA, Layer
@@ -76,18 +76,23 @@ def _issues_insert(staging: Staging, layer: Layer, rows: str, rule: str | None =
 
 
 def quarantine_sql(staging: Staging, layer: Layer) -> str:
+    """Every reason of every rejected staged row into the quarantine; returns the number of rejected rows (one
+    scan of the staging table for both)."""
     # Rows rejected in Python carry the record as read; rows rejected by a set rule (a duplicate key) passed
     # the row rules, so their staged values, with the geometry as WKT, are the record.
     staged = ", ".join(f"'{f.name}', s.{quote(f.name)}" for f in layer.fields)
     return f"""
-        INSERT INTO etl.rejects ({REJECT_COLUMNS})
-        SELECT {staging.run_id}, '{layer.name}', s.src_file, s.src_row, {key_text('s', layer.natural_key)},
-               e->>'rule', e->>'field', e->>'message',
-               coalesce(s.raw_record::jsonb, jsonb_build_object({staged})
-                        || jsonb_build_object('geometry', ST_AsText(s.geom, 3), 'record', 'as staged')),
-               s.source_hash
-        FROM {staging.table} s, jsonb_array_elements(s.errors::jsonb) e
-        WHERE s.errors IS NOT NULL"""
+        WITH rejected AS MATERIALIZED (SELECT * FROM {staging.table} WHERE errors IS NOT NULL
+        ), quarantined AS (
+            INSERT INTO etl.rejects ({REJECT_COLUMNS})
+            SELECT {staging.run_id}, '{layer.name}', s.src_file, s.src_row, {key_text('s', layer.natural_key)},
+                   e->>'rule', e->>'field', e->>'message',
+                   coalesce(s.raw_record::jsonb, jsonb_build_object({staged})
+                            || jsonb_build_object('geometry', ST_AsText(s.geom, 3), 'record', 'as staged')),
+                   s.source_hash
+            FROM rejected s, jsonb_array_elements(s.errors::jsonb) e
+        )
+        SELECT count(*) FROM rejected"""
 
 
 def rejected_again_sql(staging: Staging, layer: Layer, previous_run: int, duplicate_rule: str) -> str:
@@ -283,8 +288,12 @@ def warnings_can_follow_insert(ctx: SetContext, set_rules: list[SetRule]) -> boo
 
 
 def prepare(cursor, staging: Staging, ctx: SetContext, set_rules: list[SetRule]) -> None:
-    """Index the staged rows and run the set rules that need nothing from Python (duplicate keys)."""
-    staging.index()
+    """Index the staged rows and run the set rules that need nothing from Python (duplicate keys).
+
+    On a first load nothing joins the staged rows by natural key once the duplicate check knows its candidate
+    keys: the staging table gets no key index then."""
+    ctx = replace(ctx, duplicate_candidates=staging.stage_duplicate_candidates())
+    staging.index(by_key=not (ctx.empty and ctx.duplicate_candidates is not None))
     for rule in set_rules:
         if not rule.needs_pairs:
             for statement in rule.statements(ctx):
@@ -324,10 +333,12 @@ def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules:
                 for statement in warnings_after_insert_sql(staging, layer, rule.name):
                     cursor.execute(statement)
 
+    if pairs_searching is not None and pairs_searching.done():  # found while the keys were checked: as usual
+        staging.append_pairs(*pairs_searching.result())
+        pairs_searching = None
     if pairs_searching is None:
         _pair_rules(cursor, ctx, set_rules, loaded_pairs)
     cursor.execute(quarantine_sql(staging, layer))
-    cursor.execute(f"SELECT count(*) FROM {staging.table} WHERE errors IS NOT NULL")
     counts.rejected = cursor.fetchone()[0]
     (incoming, counts.inserted, counts.updated, counts.history, _, counts.revived), first_load, rebuilt = \
         _upsert(cursor, staging, layer, record_late_warnings if pairs_searching is not None else None)

@@ -66,6 +66,8 @@ class SetContext:
     incremental: bool  # mode: rows missing from the source stay
     others_loaded: bool  # the layer had live rows before this run
     empty: bool = False  # the layer had no rows at all, not even retired ones: a first load
+    # natural keys that may repeat among the staged rows (every repeated key is there), or None: any may
+    duplicate_candidates: str | None = None
 
 
 class SetRule:

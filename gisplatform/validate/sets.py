@@ -64,6 +64,15 @@ class DuplicateNaturalKey(SetRule):
             FROM {ctx.staging} s JOIN dup USING ({cols})
                  JOIN {ctx.staging} o ON {key_equal('s', 'o', key)} AND o.sid <> s.sid
             GROUP BY s.sid, {staged_key}"""
+        if ctx.duplicate_candidates is not None:  # the copies are among the rows with a candidate key: one scan
+            within = f"""
+            WITH copies AS MATERIALIZED (
+                SELECT sid, src_file, src_row, {cols} FROM {ctx.staging} s
+                WHERE {staged_key_complete} AND ({staged_key}) IN (SELECT {cols} FROM {ctx.duplicate_candidates})
+            ), dup AS (SELECT {cols} FROM copies GROUP BY {cols} HAVING count(*) > 1)
+            SELECT s.sid, {duplicate_message(key_text('s', key), 'o')} AS message
+            FROM copies s JOIN dup USING ({cols}) JOIN copies o ON {key_equal('s', 'o', key)} AND o.sid <> s.sid
+            GROUP BY s.sid, {staged_key}"""
         # a row skipped as unchanged is in the source too: a new row with its key duplicates it
         against_unchanged = f"""
             SELECT s.sid, 'duplicate natural key (' || {key_text('s', key)} || '): same key as '

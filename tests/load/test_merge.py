@@ -287,3 +287,37 @@ def test_the_last_copy_of_a_duplicate_key_loads_once_the_others_are_gone(db, tmp
     assert report.files[0].rejected_unchanged == 0
     assert (report.rejected, report.inserted, report.unchanged) == (0, 1, 2) and report.balanced
     assert rows(db, "SELECT count(*) FROM data.cadastral_parcels WHERE parcel_no = '1' AND retired_at IS NULL") == [(1,)]
+
+
+def test_a_first_load_finds_duplicate_keys_across_batches_from_the_candidates_it_hashed(db, tmp_path, monkeypatch):
+    """The duplicate check of a first load groups only the keys that repeat among the staged rows' key hashes
+    (and the staging table gets no key index): copies in different batches, three copies of one key and a row
+    rejected for itself that shares a key are all caught, and only repeated keys are candidates."""
+    from gisplatform.load.staging import Staging
+
+    seen = {}
+    staging_candidates = Staging.stage_duplicate_candidates
+
+    def recording(staging):
+        table = staging_candidates(staging)
+        staging.cursor.execute(f"SELECT parcel_no FROM {table} ORDER BY 1")
+        seen["candidates"] = [r[0] for r in staging.cursor.fetchall()]
+        return table
+
+    staging_index = Staging.index
+
+    def index(staging, by_key=True):
+        seen["by_key"] = by_key
+        return staging_index(staging, by_key)
+
+    monkeypatch.setattr(Staging, "stage_duplicate_candidates", recording)
+    monkeypatch.setattr(Staging, "index", index)
+    source = parcels(6) + [parcel(7, SOTHUA="2"), parcel(8, SOTHUA="5"), parcel(9, SOTHUA="2", MDSD="XYZ")]
+    report = run_job(one_off_job("cadastral_parcels", write_parcels(tmp_path / "p.gpkg", source), None, "auto",
+                                 "full"), batch_size=4)
+    assert sorted(seen["candidates"]) == ["2", "2", "2", "5", "5"] and seen["by_key"] is False
+    assert (report.read, report.inserted, report.rejected) == (9, 4, 5)
+    duplicates = rows(db, "SELECT row_number FROM etl.rejects WHERE rule = 'duplicate_natural_key' ORDER BY 1")
+    assert [r for r, in duplicates] == [2, 5, 7, 8, 9]
+    again = load(write_parcels(tmp_path / "p.gpkg", source))  # a re-run indexes its few staged rows by key
+    assert (again.unchanged, again.rejected) == (4, 5) and seen["by_key"] is True

@@ -59,3 +59,25 @@ def test_same_pairs_as_a_brute_force_search():
     area = shapely.area(shapely.intersection(geoms[left], geoms[right], grid_size=0.001))
     expected = {(int(x), int(y)) for x, y in zip(left[area > 1.0], right[area > 1.0])}
     assert len(expected) > 50 and found == expected
+
+
+def test_batches_searched_as_they_arrive_find_the_brute_force_pairs():
+    """Scattered rectangles in batches whose boxes overlap (and one empty batch): the pairs across batches are
+    found against the earlier batches as each batch arrives, each once, as one search of them all finds them."""
+    rng = np.random.default_rng(11)
+    geoms = []
+    for _ in range(400):
+        x, y = rng.uniform(0, 150, 2)
+        w, h = rng.uniform(0.5, 20, 2)
+        geoms.append(shapely.affinity.rotate(shapely.box(x, y, x + w, y + h), rng.uniform(0, 90), origin="centroid"))
+    geoms = np.array(geoms, dtype=object)
+    left, right = np.triu_indices(len(geoms), k=1)
+    area = shapely.area(shapely.intersection(geoms[left], geoms[right], grid_size=0.001))
+    expected = {(int(x), int(y)) for x, y in zip(left[area > 1.0], right[area > 1.0])}
+    for background in (True, False):
+        index = OverlapIndex(tolerance_m2=1.0, background=background)
+        for part in (slice(0, 90), slice(90, 90), slice(90, 250), slice(250, 251), slice(251, None)):
+            index.add(np.arange(len(geoms))[part], geoms[part])
+        a, b, _ = index.pairs_in_background().result() if background else index.pairs()
+        found = [(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist())]
+        assert len(found) == len(set(found)) and set(found) == expected and len(expected) > 100

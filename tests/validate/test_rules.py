@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import unicodedata
+from concurrent.futures import Future
 
 import geopandas as gpd
 import numpy as np
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from gisplatform.etl.jobs import one_off_job
 from gisplatform.etl.runner import EtlError, run_job
 from gisplatform.text import encode_tcvn3, encode_vni
+from gisplatform.validate.overlaps import OverlapIndex
 from tests.builders import ORIGIN, parcel, parcels, write_parcels
 
 
@@ -131,7 +133,24 @@ def test_self_intersecting_parcel_is_rejected_but_a_harmless_defect_is_repaired(
     assert fetch(db, "SELECT ST_IsValid(geom) FROM data.cadastral_parcels") == [(True,)]
 
 
-def test_overlapping_parcels_are_both_flagged(db, tmp_path):
+class _StillSearching(Future):
+    """A pair search that reports itself unfinished when the merge asks, and hands over its pairs when waited for."""
+
+    def done(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("search", ["found before the insert", "still going at the insert"])
+def test_overlapping_parcels_are_both_flagged(db, tmp_path, monkeypatch, search):
+    if search == "still going at the insert":  # the first load inserts, then records the warnings
+        searching = OverlapIndex.pairs_in_background
+
+        def slow(index):
+            later = _StillSearching()
+            searching(index).add_done_callback(lambda found: later.set_result(found.result()))
+            return later
+
+        monkeypatch.setattr(OverlapIndex, "pairs_in_background", slow)
     source = parcels(3)
     source[1] = parcel(1, geometry=shapely.box(ORIGIN[0] + 25, ORIGIN[1], ORIGIN[0] + 60, ORIGIN[1] + 20),
                        DIENTICH=700.0, DTPHAPLY=700.0)  # 5 m into parcel 1 = 100 m²
@@ -139,8 +158,8 @@ def test_overlapping_parcels_are_both_flagged(db, tmp_path):
     assert report.inserted == 3
     overlaps = [(r, m) for r, k, rule, m in issues(db) if rule == "overlaps"]
     assert [r for r, _ in overlaps] == [1, 2] and all("100.0 m²" in m for _, m in overlaps)
-    # a first load records these warnings after the insert (gisplatform.load.merge.warnings_after_insert_sql):
-    # the features carry them as if they had been known at the insert, and the same file again changes nothing
+    # whether the first load had them at the insert or recorded them after it (gisplatform.load.merge.
+    # warnings_after_insert_sql), the features carry them, and the same file again changes nothing
     flags = fetch(db, "SELECT source_row, coalesce(qa_flags, '{}') FROM data.cadastral_parcels ORDER BY fid")
     assert [(row, "warning:overlaps" in f) for row, f in flags] == [(1, True), (2, True), (3, False)]
     again = load(write_parcels(tmp_path / "p.gpkg", source))
