@@ -538,6 +538,8 @@ def _in_transaction(job: Job, layer: Layer, files: list[SourceFile], report: Run
                     batch_size: int, progress: Progress | None, cancel: Cancel | None, dask: dict | None,
                     ctx: RuleContext, seed: bytes, connection, cursor, after_close: list) -> None:
     cursor.execute("SET LOCAL work_mem = '256MB'")
+    # a first load's index builds sort a million keys and boxes: in memory (GiST 10 % faster than with 64 MB)
+    cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
     cursor.execute("SET LOCAL jit = off")  # compiling the merge's large plans cost seconds, running them less
     # The staged rows of a re-run are few against the layer; at the default random_page_cost (4, for spinning
     # disks) the planner hashes the whole layer three times (≈ 2 s per million features) instead of probing its

@@ -32,3 +32,10 @@ def test_stored_row_hash_is_stable():
     # the row hash is stored and compared across upgrades: this value must never change
     assert hash_columns([pa.array(["Lạng Sơn"]), pa.array([1], pa.int64())], b"gisplatform").tolist() == \
         [512660587250409959]
+
+
+def test_row_hash_of_a_slice_and_of_empty_values_is_that_of_the_same_rows():
+    whole = hash_columns(COLUMNS, b"seed")
+    assert hash_columns([c.slice(2, 3) for c in COLUMNS], b"seed").tolist() == whole[2:].tolist()
+    empties = hash_columns([pa.array(["", ""]), pa.array([b"", b""], pa.binary())], b"seed")
+    assert empties[0] == empties[1] and empties.dtype == np.int64
