@@ -41,39 +41,40 @@ def test_tolerance_and_areas():
     assert {area for _, _, area in pairs} == {30.0}
 
 
-def test_same_pairs_as_a_brute_force_search():
-    """Rotated, scattered rectangles (slivers and diagonal overlaps whose boxes overlap far more than the parcels
-    do): every pair overlapping by more than the tolerance is found, whatever the bounding-box pre-filter drops."""
-    rng = np.random.default_rng(7)
+def _scattered(seed: int, count: int, extent: float, largest: float) -> np.ndarray:
+    """Rotated, scattered rectangles: slivers and diagonal overlaps whose boxes overlap far more than they do."""
+    rng = np.random.default_rng(seed)
     geoms = []
-    for _ in range(300):
-        x, y = rng.uniform(0, 200, 2)
-        w, h = rng.uniform(0.3, 25, 2)
+    for _ in range(count):
+        x, y = rng.uniform(0, extent, 2)
+        w, h = rng.uniform(0.3, largest, 2)
         geoms.append(shapely.affinity.rotate(shapely.box(x, y, x + w, y + h), rng.uniform(0, 90), origin="centroid"))
-    geoms = np.array(geoms, dtype=object)
+    return np.array(geoms, dtype=object)
+
+
+def _brute_force(geoms: np.ndarray) -> set[tuple[int, int]]:
+    """Every pair (by position) overlapping by more than 1 m², from the intersection of every pair."""
+    left, right = np.triu_indices(len(geoms), k=1)
+    area = shapely.area(shapely.intersection(geoms[left], geoms[right], grid_size=0.001))
+    return {(int(x), int(y)) for x, y in zip(left[area > 1.0], right[area > 1.0])}
+
+
+def test_same_pairs_as_a_brute_force_search():
+    """Every pair overlapping by more than the tolerance is found, whatever the bounding-box pre-filter drops."""
+    geoms = _scattered(7, 300, 200, 25)
     index = OverlapIndex(tolerance_m2=1.0, background=False)
     index.add(np.arange(len(geoms)), geoms)
     a, b, _ = index.pairs()
     found = {(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist())}
-    left, right = np.triu_indices(len(geoms), k=1)
-    area = shapely.area(shapely.intersection(geoms[left], geoms[right], grid_size=0.001))
-    expected = {(int(x), int(y)) for x, y in zip(left[area > 1.0], right[area > 1.0])}
+    expected = _brute_force(geoms)
     assert len(expected) > 50 and found == expected
 
 
 def test_batches_searched_as_they_arrive_find_the_brute_force_pairs():
-    """Scattered rectangles in batches whose boxes overlap (and one empty batch): the pairs across batches are
-    found against the earlier batches as each batch arrives, each once, as one search of them all finds them."""
-    rng = np.random.default_rng(11)
-    geoms = []
-    for _ in range(400):
-        x, y = rng.uniform(0, 150, 2)
-        w, h = rng.uniform(0.5, 20, 2)
-        geoms.append(shapely.affinity.rotate(shapely.box(x, y, x + w, y + h), rng.uniform(0, 90), origin="centroid"))
-    geoms = np.array(geoms, dtype=object)
-    left, right = np.triu_indices(len(geoms), k=1)
-    area = shapely.area(shapely.intersection(geoms[left], geoms[right], grid_size=0.001))
-    expected = {(int(x), int(y)) for x, y in zip(left[area > 1.0], right[area > 1.0])}
+    """Batches whose boxes overlap (and one empty batch): the pairs across batches are found against the earlier
+    batches as each batch arrives, each once, as one search of them all finds them."""
+    geoms = _scattered(11, 400, 150, 20)
+    expected = _brute_force(geoms)
     for background in (True, False):
         index = OverlapIndex(tolerance_m2=1.0, background=background)
         for part in (slice(0, 90), slice(90, 90), slice(90, 250), slice(250, 251), slice(251, None)):
