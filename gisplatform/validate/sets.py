@@ -147,6 +147,7 @@ class Overlaps(SetRule):
         try:
             cursor.execute("SET jit = off")  # a planner guess of millions of rows would compile for seconds
             cursor.execute("SET random_page_cost = 1.1")  # probe the index (see gisplatform.etl.runner)
+            cursor.execute("SET work_mem = '64MB'")  # the candidates (50,000 for 1 % of a million) sorted in memory
             cursor.adbc_ingest("overlap_probe", pa.table({"sid": pa.array(sids, pa.int64()), "x0": x0, "y0": y0,
                                                           "x1": x1, "y1": y1}), mode="create", temporary=True)
             cursor.adbc_ingest("overlap_staged_keys", staged_keys, mode="create", temporary=True)
