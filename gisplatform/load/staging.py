@@ -29,13 +29,10 @@ class Staging:
         self.cursor = cursor
         self.layer = layer
         self.run_id = run_id
-        # A batch is turned into Arrow in one background thread, then COPYed from another, while the next one
-        # is transformed (the conversions and the driver release the GIL): a pipeline of three stages with one
-        # batch in each at most (a cursor serves one statement at a time).
-        self._converter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging-arrow")
+        # COPY runs in a background thread while the next batch is transformed (the driver releases the GIL);
+        # one batch in flight at a time, since a cursor serves one statement at a time.
         self._copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging-copy")
-        self._converting: Future | None = None
-        self._copying: Future | None = None
+        self._in_flight: Future | None = None
         self.name = f"run_{run_id}"
         self.table = f"staging.{self.name}"
         self.unmatched_table = f"staging.run_{run_id}_unmatched"
@@ -68,29 +65,16 @@ class Staging:
         return self
 
     def append(self, batch: LayerBatch) -> np.ndarray:
-        """Stage a batch in the background (its Arrow table made, row hashes included, then COPYed) while the
-        caller checks the next one; returns the staging ids given to its rows. The batch must not change
-        afterwards. On a first load the run's own thread paces the read: this takes a quarter of its work off it."""
-        if self._converting is not None:  # the previous batch converted (its COPY under way), errors raised
-            converting, self._converting = self._converting, None
-            converting.result()
-        first, size = self.rows, len(batch)
-        if size:
-            self._converting = self._converter.submit(self._convert_then_copy, batch, first)
-        self.rows += size
-        return np.arange(first, first + size, dtype=np.int64)
-
-    def _convert_then_copy(self, batch: LayerBatch, first_sid: int) -> None:
-        table = to_arrow(batch, first_sid)
+        """Stage a batch (COPY in the background); returns the staging ids given to its rows."""
+        table = to_arrow(batch, first_sid=self.rows)
         self._keys.append(table.select(list(self.layer.natural_key)))
-        self._wait_copied()
-        self._copying = self._copier.submit(self.cursor.adbc_ingest, self.name, table, mode="append",
-                                            db_schema_name="staging")
-
-    def _wait_copied(self) -> None:
-        if self._copying is not None:
-            copying, self._copying = self._copying, None
-            copying.result()
+        self.wait()
+        if len(table):
+            self._in_flight = self._copier.submit(self.cursor.adbc_ingest, self.name, table, mode="append",
+                                                  db_schema_name="staging")
+        sids = np.arange(self.rows, self.rows + len(table), dtype=np.int64)
+        self.rows += len(table)
+        return sids
 
     def staged_elsewhere(self, rows: int) -> None:
         """Count rows that another process staged (same staging ids); their keys are not known here."""
@@ -99,7 +83,6 @@ class Staging:
 
     def staged_keys(self) -> pa.Table:
         """The natural keys of the rows staged here, typed as staged."""
-        self.wait()
         schema = pa.schema([(k, _ARROW[self.layer.field(k).type]) for k in self.layer.natural_key])
         return pa.concat_tables(self._keys) if self._keys else schema.empty_table()
 
@@ -123,13 +106,10 @@ class Staging:
         return self.candidates_table
 
     def wait(self) -> None:
-        """Until every batch appended is staged (re-raising an error). Call before using the cursor."""
-        try:
-            if self._converting is not None:
-                converting, self._converting = self._converting, None
-                converting.result()
-        finally:
-            self._wait_copied()
+        """Until the batch in flight is staged (re-raising its error). Call before using the cursor."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
 
     def append_unmatched(self, fids: np.ndarray) -> None:
         """Live features that no source row matched unchanged: they changed, or the source no longer has them.
@@ -169,7 +149,6 @@ class Staging:
         try:
             self.wait()
         finally:
-            self._converter.shutdown(wait=True)
             self._copier.shutdown(wait=True)
 
     def index(self, by_key: bool = True) -> None:
