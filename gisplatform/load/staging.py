@@ -93,6 +93,7 @@ class Staging:
         (a first load of a million parcels: 1.2 s, and the staging table's key index, 1 s)."""
         if not self.keys_complete:
             return None
+        self.wait()
         keys = self.staged_keys()
         self.cursor.execute(f"CREATE UNLOGGED TABLE {self.candidates_table} AS "
                             f"SELECT {', '.join(quote(k) for k in keys.column_names)} FROM {self.table} LIMIT 0")
