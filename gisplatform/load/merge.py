@@ -238,10 +238,9 @@ def _key_constraints(cursor, layer: Layer) -> list[tuple[str, str]]:
 
 
 def _upsert(cursor, staging: Staging, layer: Layer,
-            after_insert: Callable[[], None] | None = None) -> tuple[tuple, bool, bool]:
-    """Run the upsert, then ``after_insert`` (before indexes and key constraints are rebuilt); returns its counts,
-    whether the table was empty before (a first load) and whether its spatial indexes were rebuilt (the caller
-    analyzes the table then).
+            after_insert: Callable[[], None] | None = None) -> tuple[tuple, bool]:
+    """Run the upsert, then ``after_insert`` (before indexes and key constraints are rebuilt); returns its counts
+    and whether the table was empty before (a first load).
 
     Into an (almost) empty table, spatial indexes are dropped and rebuilt once afterwards: a GiST built in one
     pass is several times faster than maintained row by row. Only then, because dropping an index locks readers
@@ -267,7 +266,9 @@ def _upsert(cursor, staging: Staging, layer: Layer,
         cursor.execute(f"ALTER TABLE {layer.qualified_table} ADD CONSTRAINT {quote(name)} {definition}")
     for _, definition in rebuild:
         cursor.execute(definition)
-    return result, not stored, bool(rebuild)
+    if rebuild:
+        cursor.execute(f"ANALYZE {layer.qualified_table}")  # the next run's planner must know the table is full
+    return result, not stored
 
 
 def set_context(cursor, staging: Staging, layer: Layer, full_snapshot: bool) -> SetContext:
@@ -340,10 +341,8 @@ def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules:
         _pair_rules(cursor, ctx, set_rules, loaded_pairs)
     cursor.execute(quarantine_sql(staging, layer))
     counts.rejected = cursor.fetchone()[0]
-    (incoming, counts.inserted, counts.updated, counts.history, _, counts.revived), first_load, rebuilt = \
+    (incoming, counts.inserted, counts.updated, counts.history, _, counts.revived), first_load = \
         _upsert(cursor, staging, layer, record_late_warnings if pairs_searching is not None else None)
-    if rebuilt:
-        cursor.execute(f"ANALYZE {layer.qualified_table}")  # the next run's planner must know the table is full
     counts.unchanged = incoming - counts.inserted - counts.updated
     if not ctx.incremental and not first_load:  # every row of a first load came from this source: none is gone
         cursor.execute(retire_sql(staging, layer))

@@ -57,21 +57,20 @@ class DuplicateNaturalKey(SetRule):
         cols = ", ".join(quote(k) for k in key)
         staged_key = ", ".join(f"s.{quote(k)}" for k in key)
         staged_key_complete = " AND ".join(f"s.{quote(k)} IS NOT NULL" for k in key)
-        within = f"""
-            WITH dup AS (SELECT {cols} FROM {ctx.staging} s WHERE {staged_key_complete} GROUP BY {cols}
-                         HAVING count(*) > 1)
-            SELECT s.sid, {duplicate_message(key_text('s', key), 'o')} AS message
-            FROM {ctx.staging} s JOIN dup USING ({cols})
-                 JOIN {ctx.staging} o ON {key_equal('s', 'o', key)} AND o.sid <> s.sid
-            GROUP BY s.sid, {staged_key}"""
-        if ctx.duplicate_candidates is not None:  # the copies are among the rows with a candidate key: one scan
-            within = f"""
-            WITH copies AS MATERIALIZED (
+        # the rows that may be copies: every staged row, or (candidate keys known) those with a candidate key,
+        # taken in one scan of the staging table
+        copies, candidates = ctx.staging, ""
+        if ctx.duplicate_candidates is not None:
+            copies = "copies"
+            candidates = f"""copies AS MATERIALIZED (
                 SELECT sid, src_file, src_row, {cols} FROM {ctx.staging} s
-                WHERE {staged_key_complete} AND ({staged_key}) IN (SELECT {cols} FROM {ctx.duplicate_candidates})
-            ), dup AS (SELECT {cols} FROM copies GROUP BY {cols} HAVING count(*) > 1)
+                WHERE ({staged_key}) IN (SELECT {cols} FROM {ctx.duplicate_candidates})), """
+        within = f"""
+            WITH {candidates}dup AS (SELECT {cols} FROM {copies} s WHERE {staged_key_complete} GROUP BY {cols}
+                                     HAVING count(*) > 1)
             SELECT s.sid, {duplicate_message(key_text('s', key), 'o')} AS message
-            FROM copies s JOIN dup USING ({cols}) JOIN copies o ON {key_equal('s', 'o', key)} AND o.sid <> s.sid
+            FROM {copies} s JOIN dup USING ({cols})
+                 JOIN {copies} o ON {key_equal('s', 'o', key)} AND o.sid <> s.sid
             GROUP BY s.sid, {staged_key}"""
         # a row skipped as unchanged is in the source too: a new row with its key duplicates it
         against_unchanged = f"""

@@ -26,7 +26,7 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-WGS84_SRID = 4326  # frozen here (gisplatform.db.schema.WGS84_SRID)
+WGS84_SRID = 4326  # frozen here (gisplatform.layers.WGS84_SRID)
 
 FILL_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION etl.fill_geom_wgs84() RETURNS trigger LANGUAGE plpgsql AS $$
