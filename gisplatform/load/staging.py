@@ -40,6 +40,7 @@ class Staging:
         self.loaded_pairs_table = f"staging.run_{run_id}_loaded_pairs"
         self.again_table = f"staging.run_{run_id}_again"
         self.candidates_table = f"staging.run_{run_id}_duplicate_candidates"
+        self.late_warnings_table = f"staging.run_{run_id}_late_warnings"
         self.rows = 0
         self._keys: list[pa.Table] = []  # natural keys of the rows staged here, typed as staged
         self.keys_complete = True  # False once rows were staged elsewhere (a Dask cluster): _keys lacks theirs
@@ -177,7 +178,8 @@ class Staging:
     def drop(self) -> None:
         self.wait()
         self.cursor.execute(f"DROP TABLE IF EXISTS {self.table}, {self.unmatched_table}, {self.pairs_table}, "
-                            f"{self.loaded_pairs_table}, {self.again_table}, {self.candidates_table}")
+                            f"{self.loaded_pairs_table}, {self.again_table}, {self.candidates_table}, "
+                            f"{self.late_warnings_table}")
 
 
 def _arrow_column(values: np.ndarray, ftype: str) -> pa.Array:

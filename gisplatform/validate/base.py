@@ -34,6 +34,11 @@ class RowRule:
     def statements(self, ctx: SetContext) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def findings(self, ctx: SetContext) -> list[str]:
+        """SQL of the findings (columns sid, message) that :meth:`statements` records on the staged rows, for a
+        rule whose findings may be written elsewhere (a pair rule's warnings after a first load's insert)."""
+        raise NotImplementedError(f"{type(self).__name__} records its findings only through statements()")
+
     def param(self, name: str, default=None):
         return self.rule.params.get(name, default)
 
@@ -92,3 +97,8 @@ class SetRule:
 
     def statements(self, ctx: SetContext) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def findings(self, ctx: SetContext) -> list[str]:
+        """SQL of the findings (columns sid, message) that :meth:`statements` records on the staged rows, for a
+        rule whose findings may be written elsewhere (a pair rule's warnings after a first load's insert)."""
+        raise NotImplementedError(f"{type(self).__name__} records its findings only through statements()")

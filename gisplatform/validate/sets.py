@@ -207,6 +207,9 @@ class Overlaps(SetRule):
               AND {_boxes_share_more_than('a.geom', 'd.geom', self.tolerance)}"""
 
     def statements(self, ctx: SetContext) -> list[str]:
+        return [record_sql(ctx.staging, self.failure_kind, self.name, found) for found in self.findings(ctx)]
+
+    def findings(self, ctx: SetContext) -> list[str]:
         key = self.layer.natural_key
 
         def side(me: str, other: str) -> str:
@@ -219,11 +222,10 @@ class Overlaps(SetRule):
         # ordered aggregates: the same input gives the same message whatever plan or executor staged the rows
         within = f"SELECT sid, string_agg(message, '; ' ORDER BY other_file, other_row) AS message FROM ({side('a', 'b')} UNION ALL {side('b', 'a')}) m " \
                  "GROUP BY sid"
-        statements = [record_sql(ctx.staging, self.failure_kind, self.name, within)]
-        if ctx.others_loaded:
-            against_loaded = f"""
+        if not ctx.others_loaded:
+            return [within]
+        against_loaded = f"""
                 SELECT sid, string_agg('overlaps loaded feature ' || natural_key || ' by '
                        || round(area::numeric, 1) || ' m²', '; ' ORDER BY fid) AS message
                 FROM {ctx.loaded_pairs} GROUP BY sid"""
-            statements.append(record_sql(ctx.staging, self.failure_kind, self.name, against_loaded))
-        return statements
+        return [within, against_loaded]
