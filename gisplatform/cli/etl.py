@@ -157,8 +157,14 @@ def status(limit: int, as_json: bool) -> None:
               help="Write every reject (with the raw record) to this CSV file instead.")
 def rejects(run_id: int, limit: int, csv_path: Path | None) -> None:
     """Rows RUN_ID rejected: file, row, rule, field and why. Raw records may hold personal data: internal use."""
-    from gisplatform.etl.status import run_rejects
+    from gisplatform.etl.status import quarantine_pruned_at, run_rejects
 
+    pruned = quarantine_pruned_at(run_id)
+    if pruned is not None:
+        console.print(f"[yellow]The rejects of run {run_id} were pruned on {pruned:%Y-%m-%d %H:%M}[/] (retention "
+                      "keeps the last runs of each job: [retention] quarantine_runs in gisplatform.toml). Its "
+                      "counts and per-rule examples remain: gisplatform etl status.")
+        sys.exit(1)
     rows = run_rejects(run_id, None if csv_path or limit == 0 else limit)
     if csv_path:
         with csv_path.open("w", newline="", encoding="utf-8-sig") as fh:
@@ -179,6 +185,41 @@ def rejects(run_id: int, limit: int, csv_path: Path | None) -> None:
         table.add_row(row["file"] or "", str(row["row_number"] or ""), row["natural_key"] or "", row["rule"],
                       row["message"])
     console.print(table)
+
+
+@etl.command()
+@click.option("--keep-runs", type=click.IntRange(min=1), default=None,
+              help="Succeeded runs of each job that keep their rejects and issues (default: [retention] "
+                   "quarantine_runs in gisplatform.toml, else 20).")
+@click.option("--job", "job_name", help="Only this job's runs.")
+@click.option("--dry-run", is_flag=True, help="Show what would be pruned, change nothing.")
+def prune(keep_runs: int | None, job_name: str | None, dry_run: bool) -> None:
+    """Delete the rejects and issues of runs older than the last N succeeded runs of their job.
+
+    Runs do this themselves after each commit; use it after lowering the setting, or to see what is kept. The run
+    log keeps every run's counts and per-rule examples; rejects that a kept run still refers to stay."""
+    from gisplatform.db.engine import engine
+    from gisplatform.load.retention import keep_runs_setting, prune_quarantine
+
+    keep = keep_runs or keep_runs_setting()
+    if keep == 0:
+        console.print("retention is off ([retention] quarantine_runs = 0): nothing to prune")
+        return
+    with engine().connect() as connection, connection.begin() as transaction:
+        pruned = prune_quarantine(connection, keep, job_name)
+        if dry_run:
+            transaction.rollback()
+    if not pruned:
+        console.print(f"nothing to prune: no job has more than {keep} succeeded runs with their rejects")
+        return
+    table = Table("run", "job", "layer", "reasons", "issues", "kept for later runs",
+                  title=f"{'Would prune' if dry_run else 'Pruned'}: runs older than the last {keep} of their job",
+                  title_justify="left")
+    for run in pruned:
+        table.add_row(str(run.run_id), run.job, run.layer, f"{run.reasons:,}", f"{run.issues:,}", f"{run.kept:,}")
+    console.print(table)
+    if dry_run:
+        console.print("[yellow]dry run: nothing was changed[/]")
 
 
 @etl.command("jobs")

@@ -183,6 +183,8 @@ def _etl_tables(metadata: sa.MetaData) -> None:
                   comment="1 for the first try, 2.. for retries"),
         sa.Column("inbox_file", sa.Text(), comment="file taken from the inbox"),
         sa.Column("inbox_checksum", sa.Text(), comment="SHA-256 of the inbox file with its side-cars"),
+        sa.Column("quarantine_pruned_at", sa.DateTime(timezone=True),
+                  comment="when the run's rejects and issues were pruned (retention); its counts and report stay"),
         sa.CheckConstraint("status in ('running', 'succeeded', 'failed', 'skipped')", name="runs_status"),
         schema=ETL_SCHEMA,
         comment="One row per ETL run, whatever triggered it",

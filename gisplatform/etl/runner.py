@@ -218,9 +218,20 @@ def _logged_run(job: Job, layer: Layer, files: list[SourceFile], trigger: str, a
             started = time.perf_counter()
             if vacuum_if_due(engine(), layer):
                 report.phases["vacuum (after commit)"] = time.perf_counter() - started
+        _prune_quarantine(job, report)
         return report
     finally:
         log.close()
+
+
+def _prune_quarantine(job: Job, report: RunReport) -> None:
+    """The job's runs that this one pushed out of the retention lose their rejects and issues (after the commit,
+    under the layer's lock: gisplatform.load.retention)."""
+    from gisplatform.load.retention import prune_after_run
+
+    started = time.perf_counter()
+    if prune_after_run(engine(), job.name):
+        report.phases["quarantine pruned (after commit)"] = time.perf_counter() - started
 
 
 def _log_unstarted(job: Job, layer: Layer, trigger: str, attempt: int, inbox, exc: Exception) -> int:

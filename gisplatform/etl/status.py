@@ -30,6 +30,13 @@ def run_rejects(run_id: int, limit: int | None = 50) -> list[dict]:
         return [dict(r) for r in connection.execute(sa.text(query), {"run": run_id}).mappings().all()]
 
 
+def quarantine_pruned_at(run_id: int):
+    """When the run's rejects and issues were pruned (gisplatform.load.retention), or None."""
+    with engine().connect() as connection:
+        return connection.execute(sa.text("SELECT quarantine_pruned_at FROM etl.runs WHERE run_id = :run"),
+                                  {"run": run_id}).scalar()
+
+
 def next_due_times(jobs: dict | None = None) -> list[dict]:
     """Per job: its cron, when it is due next (Asia/Ho_Chi_Minh unless the job says otherwise), its last run."""
     from gisplatform.etl.jobs import load_jobs, run_order

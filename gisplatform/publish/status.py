@@ -307,6 +307,10 @@ class StatusApp:
         ]
         if run["error"]:
             facts.append((_bi("Lỗi", "Error"), f'<div class="error">{_esc(run["error"])}</div>'))
+        if run.get("quarantine_pruned_at"):  # gisplatform.load.retention: the counts above stay, the rows went
+            facts.append((_bi("Bản ghi bị loại", "Rejected rows"),
+                          _bi(f"đã xoá theo chính sách lưu giữ lúc {_fmt_time(run['quarantine_pruned_at'])}",
+                              f"pruned by the retention policy at {_fmt_time(run['quarantine_pruned_at'])}")))
         summary = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
         rule_rows = "".join(f"<tr><td><code>{_esc(rule)}</code></td><td>{_esc(field)}</td><td class=n>{n:,}</td></tr>"
                             for (rule, field), n in sorted(by_rule.items(), key=lambda kv: -kv[1]))

@@ -81,6 +81,18 @@ def test_a_run_page_and_its_rejects_csv_show_no_personal_data(history):
     assert rows[1]["message"].startswith("(personal field") and PERSONAL not in data
 
 
+def test_a_pruned_run_page_says_its_rejects_were_pruned(history, db):
+    """Retention (gisplatform.load.retention) removed the run's rejects: the page keeps the counts and says so."""
+    ok = history["ok"]
+    with db.begin() as connection:
+        connection.execute(sa.text("UPDATE etl.runs SET quarantine_pruned_at = now() WHERE run_id = :r"),
+                           {"r": ok.run_id})
+    page = client(history).get(f"/status/runs/{ok.run_id}").get_data(as_text=True)
+    assert "pruned by the retention policy" in page and "đã xoá theo chính sách lưu giữ" in page
+    assert "Rejected rows by rule" not in page  # the views no longer list the run's own rejects
+    assert f"{ok.report.read:,}" in page
+
+
 def test_the_status_json_and_unknown_runs(history):
     summary = json.loads(client(history).get("/status/runs.json").get_data())
     assert {r["job"] for r in summary["runs"]} == {"parcels", "broken"}
