@@ -162,7 +162,7 @@ def rejects(run_id: int, limit: int, csv_path: Path | None) -> None:
     pruned = quarantine_pruned_at(run_id)
     if pruned is not None:
         console.print(f"[yellow]The rejects of run {run_id} were pruned on {pruned:%Y-%m-%d %H:%M}[/] (retention "
-                      "keeps the last runs of each job: [retention] quarantine_runs in gisplatform.toml). Its "
+                      "keeps the last runs of each job: \\[retention] quarantine_runs in gisplatform.toml). Its "
                       "counts and per-rule examples remain: gisplatform etl status.")
         sys.exit(1)
     rows = run_rejects(run_id, None if csv_path or limit == 0 else limit)
@@ -203,7 +203,7 @@ def prune(keep_runs: int | None, job_name: str | None, dry_run: bool) -> None:
 
     keep = keep_runs or keep_runs_setting()
     if keep == 0:
-        console.print("retention is off ([retention] quarantine_runs = 0): nothing to prune")
+        console.print("retention is off (\\[retention] quarantine_runs = 0): nothing to prune")
         return
     with engine().connect() as connection, connection.begin() as transaction:
         pruned = prune_quarantine(connection, keep, job_name)

@@ -110,14 +110,16 @@ def _prune_issues(connection: sa.Connection, layer_name: str) -> dict[int, int]:
     try:
         layer = get_layer(layer_name)
     except LayerDefinitionError:  # no longer defined (or a raster layer): no live features to keep warnings for
-        live = "SELECT NULL::bigint, NULL::text WHERE false"
+        still_live = ""
     else:
-        live = (f"SELECT d.run_id, {key_text('d', layer.natural_key)} FROM {layer.qualified_table} d "
-                "WHERE d.retired_at IS NULL AND d.run_id IN (SELECT run_id FROM pruned)")
+        # an anti-join, hashed or merged as its size needs (NOT IN over a big subquery is not hashed once it
+        # outgrows work_mem: it then scans the subquery once per issue)
+        still_live = (f" AND NOT EXISTS (SELECT 1 FROM {layer.qualified_table} d WHERE d.run_id = i.run_id "
+                      f"AND d.retired_at IS NULL AND {key_text('d', layer.natural_key)} = i.natural_key)")
     return _per_run(connection, f"""
         WITH gone AS (
             DELETE FROM etl.issues i USING pruned p
-            WHERE i.run_id = p.run_id AND p.layer = :layer AND (i.run_id, i.natural_key) NOT IN ({live})
+            WHERE i.run_id = p.run_id AND p.layer = :layer{still_live}
             RETURNING i.run_id)
         SELECT run_id, count(*) FROM gone GROUP BY run_id""", layer=layer_name)
 

@@ -101,6 +101,7 @@ def test_a_run_prunes_its_job_by_the_configured_retention_and_the_cli_says_what_
 
         result = CliRunner().invoke(main, ["etl", "rejects", str(first.run_id)])
         assert result.exit_code == 1 and f"The rejects of run {first.run_id} were pruned" in result.output
+        assert "[retention] quarantine_runs" in result.output
         result = CliRunner().invoke(main, ["etl", "rejects", str(third.run_id)])
         assert result.exit_code == 0 and "codes_valid_at_date" in result.output
 
