@@ -57,17 +57,18 @@ def prune_quarantine(connection: sa.Connection, keep_runs: int, job: str | None 
         raise ValueError("keep_runs must be 0 (keep everything) or more")
     if keep_runs == 0:
         return []
-    connection.execute(sa.text("""
-        CREATE TEMP TABLE pruning ON COMMIT DROP AS
+    runs = connection.execute(sa.text("""
         SELECT run_id, job, layer FROM (
             SELECT run_id, job, layer, quarantine_pruned_at,
                    row_number() OVER (PARTITION BY job, layer ORDER BY run_id DESC) AS newer
             FROM etl.runs WHERE status = 'succeeded' AND (CAST(:job AS text) IS NULL OR job = :job)) r
-        WHERE newer > :keep AND quarantine_pruned_at IS NULL"""), {"keep": keep_runs, "job": job})
-    runs = connection.execute(sa.text("SELECT run_id, job, layer FROM pruning ORDER BY run_id")).all()
-    if not runs:
-        connection.execute(sa.text("DROP TABLE pruning"))
+        WHERE newer > :keep AND quarantine_pruned_at IS NULL ORDER BY run_id"""),
+                              {"keep": keep_runs, "job": job}).all()
+    if not runs:  # the usual case after a run: one cheap query
         return []
+    connection.execute(sa.text("CREATE TEMP TABLE pruning (run_id bigint, job text, layer text) ON COMMIT DROP"))
+    connection.execute(sa.text("INSERT INTO pruning VALUES (:run_id, :job, :layer)"),
+                       [{"run_id": r, "job": j, "layer": name} for r, j, name in runs])
     # what kept runs still point at; a pruned run's leftovers from an earlier pruning are looked at again too
     connection.execute(sa.text("""
         CREATE TEMP TABLE still_referenced ON COMMIT DROP AS
