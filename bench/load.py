@@ -1,6 +1,6 @@
 """Load benchmark: our validated ETL against Debian's ogr2ogr on the same 1,000,000-parcel file, in one run.
 
-    .venv/bin/python bench/load.py [--parcels 1000000] [--keep]
+    .venv/bin/python bench/load.py [--parcels 1000000] [--rounds 1]
 
 Steps (each timed with wall clock; peak memory of our process from getrusage):
   1. generate (once, cached in bench/data/) a single GeoPackage of N parcels and a copy with 1 % changed;
@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -116,14 +116,9 @@ def our_load(path: Path, env: dict, mode: str = "full") -> tuple[float, float, f
     return seconds - conflicts, conflicts, peak, counts
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parcels", type=int, default=1_000_000)
-    args = parser.parse_args()
-    env = {"GISPLATFORM_DATABASE_URL": f"{SERVER}/{DATABASE}"}
-    base, changed = generate(args.parcels)
+def one_round(base: Path, changed: Path, env: dict) -> dict:
+    """ogr2ogr, our full load and our re-run on a fresh database, each on a settled server."""
     reset_database(env)
-
     settled = [settle()]
     print("ogr2ogr …", flush=True)
     ogr_seconds = ogr2ogr(base)
@@ -134,35 +129,77 @@ def main() -> None:
     settled.append(settle())
     print("gisplatform re-run with 1 % changed …", flush=True)
     rerun_seconds, rerun_conflicts, rerun_peak, rerun_counts = our_load(changed, env)
+    return {"ogr": (ogr_rows, ogr_seconds), "full": (full_seconds, full_conflicts, full_peak, full_counts),
+            "rerun": (rerun_seconds, rerun_conflicts, rerun_peak, rerun_counts), "settled": settled}
 
-    ours_rate = full_counts["read"] / full_seconds
-    ogr_rate = ogr_rows / ogr_seconds
+
+def table_rows(result: dict, label: str) -> list[str]:
+    ogr_rows, ogr_seconds = result["ogr"]
+    full_seconds, full_conflicts, full_peak, full_counts = result["full"]
+    rerun_seconds, rerun_conflicts, rerun_peak, rerun_counts = result["rerun"]
     rows = [
-        ("ogr2ogr 3.6 (GPKG → PostGIS, reprojection to 4326, GiST index, no validation)", ogr_rows, ogr_seconds,
-         ogr_rate, None, None, "—"),
-        ("gisplatform full load (all rules, history, quarantine, WGS84 copy, 2 GiST indexes)", full_counts["read"],
-         full_seconds, ours_rate, full_conflicts, full_peak, json.dumps(full_counts)),
-        ("gisplatform re-run, 1 % of parcels changed", rerun_counts["read"], rerun_seconds,
+        (f"{label}ogr2ogr 3.6 (GPKG → PostGIS, reprojection to 4326, GiST index, no validation)", ogr_rows,
+         ogr_seconds, ogr_rows / ogr_seconds, None, None, "—"),
+        (f"{label}gisplatform full load (all rules, history, quarantine, WGS84 copy, 2 GiST indexes)",
+         full_counts["read"], full_seconds, full_counts["read"] / full_seconds, full_conflicts, full_peak,
+         json.dumps(full_counts)),
+        (f"{label}gisplatform re-run, 1 % of parcels changed", rerun_counts["read"], rerun_seconds,
          rerun_counts["read"] / rerun_seconds, rerun_conflicts, rerun_peak, json.dumps(rerun_counts)),
     ]
+    return [f"| {name} | {n:,} | {s:.1f} | {rate:,.0f} | {'' if conflicts is None else f'{conflicts:.1f}'} "
+            f"| {'' if peak is None else f'{peak:,.0f}'} | {counts} |"
+            for name, n, s, rate, conflicts, peak, counts in rows]
+
+
+def ratios(result: dict) -> tuple[float, float, float]:
+    """(full-load rate / ogr2ogr rate, full / re-run, the same with each command's conflict recompute)."""
+    ogr_rows, ogr_seconds = result["ogr"]
+    full_seconds, full_conflicts, _, full_counts = result["full"]
+    rerun_seconds, rerun_conflicts, _, _ = result["rerun"]
+    return ((full_counts["read"] / full_seconds) / (ogr_rows / ogr_seconds), full_seconds / rerun_seconds,
+            (full_seconds + full_conflicts) / (rerun_seconds + rerun_conflicts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parcels", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the three steps this many times, alternating (a shared VM's speed drifts by "
+                             "a third within minutes: each round's ratios compare commands that ran side by side)")
+    args = parser.parse_args()
+    env = {"GISPLATFORM_DATABASE_URL": f"{SERVER}/{DATABASE}"}
+    base, changed = generate(args.parcels)
+    results = []
+    for number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"round {number} of {args.rounds}", flush=True)
+        results.append(one_round(base, changed, env))
+
     table = ["| step | rows | seconds to commit | rows/s | then conflict recompute (s) | peak RSS (MiB) | counts |",
              "|---|---:|---:|---:|---:|---:|---|"]
-    for name, n, s, rate, conflicts, peak, counts in rows:
-        table.append(f"| {name} | {n:,} | {s:.1f} | {rate:,.0f} | {'' if conflicts is None else f'{conflicts:.1f}'} "
-                     f"| {'' if peak is None else f'{peak:,.0f}'} | {counts} |")
-    ratios = (f"- full load rate / ogr2ogr rate: **{ours_rate / ogr_rate:.2f}** (target ≥ 1.0)\n"
-              f"- full load time / 1 %-change re-run time: **{full_seconds / rerun_seconds:.1f}×** (target ≥ 10); "
-              f"with the conflict recompute after each commit: {(full_seconds + full_conflicts) / (rerun_seconds + rerun_conflicts):.1f}×\n"
-              f"- peak memory of the full load: **{full_peak:,.0f} MiB** (target < 2048)\n"
-              "- seconds to commit = the command's wall time (start-up, file checksum, read, checks, merge, commit) "
-              "minus the conflict recompute that follows the commit (issue 6's analysis of the changed features, "
-              "benchmarked in bench/conflicts.py; its time comes from analysis.runs)\n"
-              "- before each step the server was settled (CHECKPOINT and sync, not timed: "
-              + ", ".join(f"{x:.1f}" for x in settled) + " s before ogr2ogr, the full load and the re-run)")
-    report = (f"\n## Load benchmark, {dt.datetime.now():%Y-%m-%d %H:%M} ({args.parcels:,} parcels)\n\n"
+    for number, result in enumerate(results, 1):
+        table += table_rows(result, f"round {number}: " if len(results) > 1 else "")
+    per_round = [ratios(r) for r in results]
+    full_ratio, rerun_ratio, with_conflicts = (statistics.median(r[i] for r in per_round) for i in range(3))
+    each = (lambda i: " (rounds: " + ", ".join(f"{r[i]:.2f}" for r in per_round) + ")") if len(results) > 1 \
+        else (lambda i: "")
+    median = "median " if len(results) > 1 else ""
+    peak = max(r["full"][2] for r in results)
+    lines = (f"- full load rate / ogr2ogr rate: {median}**{full_ratio:.2f}**{each(0)} (target ≥ 1.0)\n"
+             f"- full load time / 1 %-change re-run time: {median}**{rerun_ratio:.1f}×**{each(1)} (target ≥ 10); "
+             f"with the conflict recompute after each commit: {with_conflicts:.1f}×\n"
+             f"- peak memory of the full load: **{peak:,.0f} MiB** (target < 2048)\n"
+             "- seconds to commit = the command's wall time (start-up, file checksum, read, checks, merge, commit) "
+             "minus the conflict recompute that follows the commit (issue 6's analysis of the changed features, "
+             "benchmarked in bench/conflicts.py; its time comes from analysis.runs)\n"
+             "- before each step the server was settled (CHECKPOINT and sync, not timed: "
+             + "; ".join(", ".join(f"{x:.1f}" for x in r["settled"]) for r in results)
+             + " s before ogr2ogr, the full load and the re-run)")
+    report = (f"\n## Load benchmark, {dt.datetime.now():%Y-%m-%d %H:%M} ({args.parcels:,} parcels"
+              f"{f', {len(results)} rounds' if len(results) > 1 else ''})\n\n"
               f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
               f"data: `{base.relative_to(ROOT)}` ({base.stat().st_size / 2**20:,.0f} MiB GeoPackage, EPSG:9215).\n\n"
-              + "\n".join(table) + "\n\n" + ratios + "\n")
+              + "\n".join(table) + "\n\n" + lines + "\n")
     print(report)
     with (HERE / "RESULTS.md").open("a", encoding="utf-8") as fh:
         fh.write(report)
