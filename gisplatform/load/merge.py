@@ -21,7 +21,7 @@ from typing import Callable
 from gisplatform.layers import DATA_SCHEMA, Layer
 from gisplatform.load.staging import Staging, quote
 from gisplatform.validate.base import SetContext, SetRule
-from gisplatform.validate.sets import duplicate_message, key_equal, key_text
+from gisplatform.validate.sets import duplicate_message, finding, flags_with, key_equal, key_text
 
 BULK_EMPTY_FRACTION = 0.1  # live rows below this share of the staged rows: rebuild spatial indexes once
 REJECT_COLUMNS = "run_id, layer, file, row_number, natural_key, rule, field, message, raw_record, source_hash"
@@ -194,24 +194,20 @@ def warnings_after_insert_sql(staging: Staging, layer: Layer, rule: SetRule, ctx
     late = staging.late_warnings_table
     key = ", ".join(quote(k) for k in layer.natural_key)
     staged_key = ", ".join(f"s.{quote(k)}" for k in layer.natural_key)
-    flag = f"{rule.failure_kind}:{rule.name}"
+    kind, flag = rule.failure_kind, f"{rule.failure_kind}:{rule.name}"
     found = " UNION ALL ".join(f"({sql})" for sql in rule.findings(ctx))
+    # each finding as the note record_sql would have added to the staged row, for _issues_insert to read
     return [f"DROP TABLE IF EXISTS {late}", f"""
         CREATE UNLOGGED TABLE {late} AS
-        SELECT s.src_file, s.src_row, {staged_key}, f.message
+        SELECT s.src_file, s.src_row, {staged_key}, {finding(rule.name, kind, 'f.message')}::text AS notes
         FROM ({found}) f JOIN {staging.table} s ON s.sid = f.sid""",
             f"ANALYZE {late}",
             "SET LOCAL enable_mergejoin = off", "SET LOCAL enable_nestloop = off", f"""
-        UPDATE {layer.qualified_table} d
-        SET qa_flags = array(SELECT DISTINCT x FROM unnest(coalesce(d.qa_flags, '{{}}') || ARRAY['{flag}']) AS x
-                             ORDER BY 1)
+        UPDATE {layer.qualified_table} d SET qa_flags = {flags_with('d.qa_flags', kind, rule.name)}
         FROM (SELECT DISTINCT {key} FROM {late}) f
         WHERE {key_equal('d', 'f', layer.natural_key)} AND NOT coalesce(d.qa_flags, '{{}}') @> ARRAY['{flag}']""",
-            "RESET enable_mergejoin", "RESET enable_nestloop", f"""
-        INSERT INTO etl.issues (run_id, layer, file, row_number, natural_key, rule, field, message, kind)
-        SELECT {staging.run_id}, '{layer.name}', l.src_file, l.src_row, {key_text('l', layer.natural_key)},
-               '{rule.name}', NULL, l.message, '{rule.failure_kind}'
-        FROM {late} l"""]
+            "RESET enable_mergejoin", "RESET enable_nestloop",
+            _issues_insert(staging, layer, f"{late} c", rule.name)]
 
 
 def retire_sql(staging: Staging, layer: Layer) -> str:

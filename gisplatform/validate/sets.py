@@ -29,14 +29,19 @@ def finding(rule: str, kind: str, message_sql: str) -> str:
             f"'message', {message_sql}))")
 
 
+def flags_with(flags_sql: str, kind: str, rule: str) -> str:
+    """SQL of the flags ``flags_sql`` (text[], may be null) with ``kind:rule`` added: each flag once, sorted."""
+    return (f"array(SELECT DISTINCT x FROM unnest(coalesce({flags_sql}, '{{}}') || ARRAY['{kind}:{rule}']) AS x "
+            "ORDER BY 1)")
+
+
 def record_sql(staging: str, kind: str, rule: str, findings_sql: str) -> str:
     """UPDATE recording one finding on each row of ``findings_sql`` (columns: sid, message)."""
     entry = finding(rule, kind, "f.message")
     if kind == "error":
         target = f"errors = (coalesce(s.errors::jsonb, '[]'::jsonb) || {entry})::text"
     else:
-        flags = (f"array(SELECT DISTINCT x FROM unnest(coalesce(s.qa_flags::text[], '{{}}') "
-                 f"|| ARRAY['{kind}:{rule}']) AS x ORDER BY 1)::text")
+        flags = f"{flags_with('s.qa_flags::text[]', kind, rule)}::text"
         target = f"notes = (coalesce(s.notes::jsonb, '[]'::jsonb) || {entry})::text, qa_flags = {flags}"
     return f"UPDATE {staging} s SET {target} FROM ({findings_sql}) f WHERE s.sid = f.sid"
 
