@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from gisplatform.layers import CODES_SCHEMA  # (not db.schema: the ETL need not import GeoAlchemy2)
 
@@ -92,11 +91,12 @@ class CodeTable:
         return f"{code} is valid " + ", ".join(spans)
 
 
-def load_code_tables(connection: sa.Connection) -> dict[str, CodeTable]:
-    names = connection.execute(sa.text(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = :s ORDER BY 1"), {"s": CODES_SCHEMA}
-    ).scalars().all()
-    return {
-        name: CodeTable.from_frame(name, pd.read_sql_query(sa.text(f'SELECT * FROM {CODES_SCHEMA}."{name}"'), connection))
-        for name in names
-    }
+def load_code_tables(cursor) -> dict[str, CodeTable]:
+    """Every code table, read with ``cursor``: a DB-API cursor of the ADBC driver (Arrow results), the run's."""
+    cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
+                   (CODES_SCHEMA,))
+    tables = {}
+    for (name,) in cursor.fetchall():
+        cursor.execute(f'SELECT * FROM {CODES_SCHEMA}."{name}"')
+        tables[name] = CodeTable.from_frame(name, cursor.fetch_arrow_table().to_pandas())
+    return tables

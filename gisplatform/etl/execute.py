@@ -20,7 +20,7 @@ import shapely
 import gisplatform
 from gisplatform.codes import load_code_tables
 from gisplatform.config import settings
-from gisplatform.db.engine import engine, libpq_dsn
+from gisplatform.db.engine import libpq_dsn
 from gisplatform.etl.jobs import Job
 from gisplatform.etl.report import FileReport, RunReport
 from gisplatform.etl.runner import Cancel, Progress, SourceFile, _display, _sources
@@ -50,30 +50,27 @@ def _fingerprint(layer: Layer, job: Job, boundaries: str = "") -> bytes:
                    gisplatform.__version__, boundaries)
 
 
-def _boundaries_version(connection, layer: Layer) -> str:
+def _boundaries_version(cursor, layer: Layer) -> str:
     """Which commune boundaries the row rules see: the admin-units run that last changed them."""
-    import sqlalchemy as sa
-
     if layer.name == "admin_units":
         return ""
-    return str(connection.execute(sa.text(
-        "SELECT max(run_id) FROM etl.runs WHERE layer = 'admin_units' AND status = 'succeeded' "
-        "AND (inserted + updated + retired) > 0")).scalar())
+    cursor.execute("SELECT max(run_id) FROM etl.runs WHERE layer = 'admin_units' AND status = 'succeeded' "
+                   "AND (inserted + updated + retired) > 0")
+    return str(cursor.fetchone()[0])
 
 
-def _rule_context(connection, layer: Layer, job: Job) -> RuleContext:
-    code_tables = load_code_tables(connection)
+def _rule_context(cursor, layer: Layer, job: Job) -> RuleContext:
+    code_tables = load_code_tables(cursor)
     ctx = RuleContext(code_tables=code_tables, today=np.datetime64("today", "D"), fixes=job.fixes)
     if layer.name != "admin_units":  # boundaries, when loaded, place features in the province and communes
-        ctx.admin_units = _admin_unit_index(connection)
+        ctx.admin_units = _admin_unit_index(cursor)
     return ctx
 
 
-def _admin_unit_index(connection) -> AdminUnitIndex | None:
-    import sqlalchemy as sa
-
-    rows = connection.execute(sa.text(
-        "SELECT code, valid_from, valid_to, ST_AsBinary(geom) FROM data.admin_units WHERE retired_at IS NULL")).all()
+def _admin_unit_index(cursor) -> AdminUnitIndex | None:
+    cursor.execute("SELECT code, valid_from, valid_to, ST_AsBinary(geom) FROM data.admin_units "
+                   "WHERE retired_at IS NULL")
+    rows = cursor.fetchall()
     if not rows:
         return None
     codes, starts, ends, wkb = zip(*rows)
@@ -520,13 +517,14 @@ def execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, 
             progress: Progress | None, cancel: Cancel | None = None, dask: dict | None = None) -> None:
     """The run's transaction, committed or rolled back as a whole. ``live``: the layer's LiveFeatures, being read
     since the run took the lock (gisplatform.etl.state)."""
-    with engine().connect() as sa_connection:
-        ctx = _rule_context(sa_connection, layer, job)
-        seed = _fingerprint(layer, job, _boundaries_version(sa_connection, layer))
     after_close: list[Callable[[], None]] = []  # clean-ups that must wait for the transaction to end
     try:
         with closing(adbc.connect(libpq_dsn(), autocommit=False)) as connection, \
                 closing(connection.cursor()) as cursor:
+            # code tables and boundaries as the transaction sees them (on its own connection: SQLAlchemy, 0.2 s
+            # to import, is not needed before the commit)
+            ctx = _rule_context(cursor, layer, job)
+            seed = _fingerprint(layer, job, _boundaries_version(cursor, layer))
             _in_transaction(job, layer, files, report, live, batch_size, progress, cancel, dask, ctx, seed,
                             connection, cursor, after_close)
     finally:
@@ -573,6 +571,8 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
             after_close.append(run.stager.drop_scratch)
         with report.phase("read and check rows"):
             _load_sources(run, job, layer, files)
+        for source in files:  # read: their checksums are computed while the database merges
+            source.start_checksum()
         run.merge_staged()
     finally:
         try:

@@ -110,11 +110,19 @@ class SourceFile:
     path: Path
     display: str
     size: int
-    digest: Future  # its SHA-256 (hex), computed while the run reads (see source_files)
+    hasher: ThreadPoolExecutor  # computes the file's SHA-256 (see start_checksum)
+    _digest: Future | None = None
+
+    def start_checksum(self) -> None:
+        """Start computing the SHA-256 in the background, once the run has read the file (see source_files)."""
+        if self._digest is None:
+            self._digest = self.hasher.submit(_sha256, self.path)
 
     @property
     def sha256(self) -> str:
-        return self.digest.result()
+        """The SHA-256 (hex); computed now if the run has not started it (a run that failed before reading)."""
+        self.start_checksum()
+        return self._digest.result()
 
 
 def _display(path: Path) -> str:
@@ -133,12 +141,14 @@ def _sha256(path: Path) -> str:
 
 
 def source_files(job: Job, hasher: ThreadPoolExecutor) -> list[SourceFile]:
-    """The job's files, their checksums computed by ``hasher`` in the background: a file the page cache no longer
-    holds costs a disk read (0.6 s for 475 MB on an idle disk here, more while it writes back an earlier load),
-    and the checksum's read then warms the cache for the run's own read instead of coming before it."""
+    """The job's files; ``hasher`` computes their checksums once the run has read them
+    (``SourceFile.start_checksum``), beside the merge, which waits on the database: the run's
+    Python then has a core to spare. Computed at the start (as until 2026-12), the 0.5 s of a 475 MB file took
+    CPU from the imports and the first batch, which no run can do without. A file the page cache no longer held
+    is read from disk once either way: by the run, then from the cache by the checksum."""
     paths = job.files()
     related = [p for p in job.options.related.values() if p and p.exists() and p not in paths]
-    return [SourceFile(p, _display(p), p.stat().st_size, hasher.submit(_sha256, p)) for p in paths + related]
+    return [SourceFile(p, _display(p), p.stat().st_size, hasher) for p in paths + related]
 
 
 def _sources(files: list[SourceFile]) -> tuple[str, str | None]:

@@ -11,7 +11,6 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 import shapely
-import sqlalchemy as sa
 
 from gisplatform.db.engine import engine
 from gisplatform.layers import Layer, get_layer
@@ -59,6 +58,8 @@ class DerivedReader:
         return FileInfo(path=self.path, columns=columns, declared_crs=self.source.storage_srid)
 
     def batches(self, batch_size: int) -> Iterator[SourceBatch]:
+        import sqlalchemy as sa  # here, not at the top: a run's import of the ETL need not pay for it
+
         with engine().connect() as connection:
             frame = pd.read_sql_query(sa.text(self._query()), connection, params={"basis": self.basis})
         wkb = frame.pop("wkb").to_numpy(dtype=object)

@@ -64,3 +64,13 @@ def test_the_run_frame_imports_none_of_the_heavy_modules():
     loaded = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                        check=True).stdout)
     assert loaded == []
+
+
+def test_the_transaction_imports_no_sqlalchemy():
+    """The transaction's own modules read code tables and boundaries on the run's ADBC connection: SQLAlchemy
+    (0.2 s to import, on the critical path of a re-run) is first imported after the commit, for the conflict
+    recompute."""
+    probe = ("import sys; import gisplatform.cli.etl, gisplatform.etl.runner, gisplatform.etl.execute; "
+             "print('sqlalchemy' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "False"

@@ -74,6 +74,11 @@ def test_a_bad_file_changes_nothing_and_says_what_to_do(db, tmp_path):
         load(no_crs)
     assert "no_crs.gpkg" in str(failure.value) and "EPSG:9215" in str(failure.value)
     assert snapshot(db) == before
+    # failed at its first batch, before a checksum was started: the failure's log computes it
+    with db.connect() as connection:
+        sources = connection.execute(sa.text("SELECT sources FROM etl.runs WHERE run_id = :r"),
+                                     {"r": failure.value.run_id}).scalar()
+    assert sources[0]["sha256"] == hashlib.sha256(no_crs.read_bytes()).hexdigest()
 
 
 def hold_lock(layer: str):

@@ -1,6 +1,8 @@
 """Reconciliation against the real database: insert, unchanged, update with history, retire, reappear."""
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 
 from gisplatform.etl.jobs import one_off_job
@@ -149,11 +151,13 @@ def test_warnings_are_flagged_on_the_row_and_logged(db, tmp_path):
 
 
 def test_run_log_records_counts_checksum_and_status(db, tmp_path):
-    report = load(write_parcels(tmp_path / "p.gpkg", parcels(3)))
+    path = write_parcels(tmp_path / "p.gpkg", parcels(3))
+    report = load(path)
     (status, read, inserted, checksum, sources), = rows(
         db, "SELECT status, read, inserted, source_checksum, sources FROM etl.runs WHERE run_id = :r", r=report.run_id)
     assert (status, read, inserted) == ("succeeded", 3, 3)
-    assert len(checksum) == 64 and len(sources[0]["sha256"]) == 64
+    file_sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sources[0]["sha256"] == file_sha and checksum == hashlib.sha256(file_sha.encode()).hexdigest()
 
 
 def _reasons(db, run_id):
