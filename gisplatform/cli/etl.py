@@ -20,17 +20,22 @@ def etl() -> None:
 
 
 def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual", executor: str = "local",
-                    dask_scheduler: str | None = None, dask_workers: int | None = None) -> None:
+                    dask_scheduler: str | None = None, dask_workers: int | None = None,
+                    json_report: Path | None = None) -> None:
     from gisplatform.cli import EXIT_REJECTS, quick_exit_when_done
     from gisplatform.etl.runner import run_job
 
     rejected = 0
+    summaries = []
     for job in jobs:
         with progress_bars(not quiet and sys.stderr.isatty()) as progress:
             report = run_job(job, trigger=trigger, progress=progress, executor=executor,
                              dask_address=dask_scheduler, dask_workers=dask_workers)
         run_report(report)
         rejected += report.rejected
+        summaries.append(report.summary())
+        if json_report:  # after each run: a later run that fails still leaves the earlier ones' reports
+            json_report.write_text(json.dumps(summaries, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     quick_exit_when_done()
     if strict and rejected:
         sys.exit(EXIT_REJECTS)
@@ -49,15 +54,17 @@ def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual", ex
 @click.option("--dask-scheduler", metavar="ADDRESS", help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                                                           "(default: a LocalCluster on this machine).")
 @click.option("--dask-workers", type=int, help="Worker processes of the LocalCluster (default 2).")
+@click.option("--json-report", "json_report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Also write each run's report (counts, phases, commit time, findings) to this JSON file.")
 def run(job_name: str | None, run_all: bool, strict: bool, quiet: bool, trigger: str, executor: str,
-        dask_scheduler: str | None, dask_workers: int | None) -> None:
+        dask_scheduler: str | None, dask_workers: int | None, json_report: Path | None) -> None:
     """Run JOB (an etl/*.yml) or --all of them, and print each run's report."""
     from gisplatform.etl.jobs import get_job, load_jobs, run_order
 
     if bool(job_name) == run_all:
         raise click.UsageError("give a JOB name or --all (see `gisplatform etl jobs`)")
     jobs = run_order(load_jobs()) if run_all else [get_job(job_name)]
-    _run_and_report(jobs, strict, quiet, trigger, executor, dask_scheduler, dask_workers)
+    _run_and_report(jobs, strict, quiet, trigger, executor, dask_scheduler, dask_workers, json_report)
 
 
 @etl.command()
@@ -102,8 +109,11 @@ def inbox(inbox: Path | None, jobs_dir: Path | None, settle: float, quiet: bool)
               help="Source column for a layer field whose column has another name (repeatable).")
 @click.option("--strict", is_flag=True, help="Exit 6 when any row was rejected.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json-report", "json_report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Also write each run's report (counts, phases, commit time, findings) to this JSON file.")
 def load(layer: str, file: Path, crs: str | None, encoding: str, mode: str, fixes: tuple[str, ...],
-         corners: Path | None, field_map: tuple[str, ...], strict: bool, quiet: bool) -> None:
+         corners: Path | None, field_map: tuple[str, ...], strict: bool, quiet: bool,
+         json_report: Path | None) -> None:
     """Load FILE into LAYER once, for a file that has no job yet."""
     from gisplatform.etl.jobs import one_off_job, parse_epsg
 
@@ -112,7 +122,7 @@ def load(layer: str, file: Path, crs: str | None, encoding: str, mode: str, fixe
         raise click.BadParameter("use FIELD=COLUMN", param_hint="--field-map")
     job = one_off_job(layer, file, parse_epsg(crs, "--crs"), encoding, mode, fixes,
                       {"corners": corners} if corners else None, mapping)
-    _run_and_report([job], strict, quiet)
+    _run_and_report([job], strict, quiet, json_report=json_report)
 
 
 @etl.command()

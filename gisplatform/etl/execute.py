@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -597,3 +598,4 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
     if cancel:
         cancel.check()  # the last moment a cancelled run can still leave everything as it was
     connection.commit()
+    report.committed_at = time.time()

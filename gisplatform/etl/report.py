@@ -37,6 +37,7 @@ class RunReport:
     examples: dict = field(default_factory=dict)  # (kind, rule) -> one example message
     error: str | None = None
     phases: dict = field(default_factory=dict)  # phase -> wall seconds: where the time of the run went
+    committed_at: float | None = None  # Unix time at which the run's transaction committed (None: it did not)
 
     @contextmanager
     def phase(self, name: str):
@@ -62,6 +63,13 @@ class RunReport:
     @property
     def rows_per_second(self) -> float:
         return self.read / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict:
+        """The whole report for a script (``etl run|load --json-report``): counts, times, files and findings."""
+        counts = {name: getattr(self, name) for name in ("read", "inserted", "updated", "unchanged", "rejected",
+                                                         "retired", "features")}
+        return {"run_id": self.run_id, "job": self.job, "layer": self.layer, "mode": self.mode,
+                "status": self.status, **counts, "committed_at": self.committed_at, **self.as_json()}
 
     def as_json(self) -> dict:
         return {

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -53,6 +55,22 @@ def test_the_console_script_ends_an_etl_run_with_its_exit_code_and_the_whole_rep
     assert result.returncode == EXIT_REJECTS, result.stderr
     assert "balanced" in result.stdout and "codes_valid_at_date" in result.stdout
     assert result.stdout.rstrip().endswith("┘")  # the findings table, to its last line
+
+
+def test_json_report_gives_a_script_the_counts_the_commit_time_and_no_personal_data(db, tmp_path):
+    path = write_parcels(tmp_path / "p.gpkg", parcels(3) + [parcel(3, MDSD="XYZ")])
+    report_file = tmp_path / "report.json"
+    started = time.time()
+    result = invoke("etl", "load", "cadastral_parcels", str(path), "-q", "--json-report", str(report_file))
+    ended = time.time()
+    assert result.exit_code == 0, result.output
+    (report,) = json.loads(report_file.read_text(encoding="utf-8"))
+    assert (report["layer"], report["status"], report["read"], report["inserted"], report["rejected"]) == (
+        "cadastral_parcels", "succeeded", 4, 3, 1)
+    assert started < report["committed_at"] < ended and report["seconds"] > 0 and "merge" in report["phases"]
+    assert {f["rule"] for f in report["findings"]} >= {"codes_valid_at_date"}
+    text = report_file.read_text(encoding="utf-8")
+    assert "Nguyễn Văn Thử" not in text and "0200900" not in text  # owners' names and ID numbers stay out
 
 
 def test_status_and_rejects_show_what_happened(db, tmp_path):
