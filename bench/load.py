@@ -112,9 +112,8 @@ def our_load(path: Path, env: dict, mode: str = "full") -> tuple[float, float, f
     (report,) = json.loads(report_file.read_text(encoding="utf-8"))
     to_commit = report["committed_at"] - launched
     out = subprocess.run(["psql", f"{SERVER}/{DATABASE}", "-Atc",
-                          "SELECT (SELECT extract(epoch FROM a.finished_at - a.started_at) FROM analysis.runs a "
-                          " WHERE a.etl_run_id = e.run_id) FROM etl.runs e WHERE run_id = " + str(report["run_id"])],
-                         capture_output=True, text=True, check=True)
+                          "SELECT extract(epoch FROM finished_at - started_at) FROM analysis.runs "
+                          f"WHERE etl_run_id = {int(report['run_id'])}"], capture_output=True, text=True, check=True)
     conflicts = float(out.stdout.strip() or 0.0)
     counts = {k: report[k] for k in ("read", "inserted", "updated", "unchanged", "rejected", "retired")}
     print(f"  {to_commit:.1f} s to commit ({seconds:.1f} s in all, of which the conflict recompute {conflicts:.1f} s); "

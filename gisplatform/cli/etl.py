@@ -12,6 +12,9 @@ from rich.table import Table
 from gisplatform.cli.render import console, progress_bars, run_report
 
 ENCODINGS = ("auto", "utf-8", "tcvn3", "vni", "cp1258")
+JSON_REPORT = click.option(  # `etl run` and `etl load`
+    "--json-report", "json_report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write each run's report (counts, phases, commit time, findings) to this JSON file.")
 
 
 @click.group()
@@ -54,8 +57,7 @@ def _run_and_report(jobs, strict: bool, quiet: bool, trigger: str = "manual", ex
 @click.option("--dask-scheduler", metavar="ADDRESS", help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                                                           "(default: a LocalCluster on this machine).")
 @click.option("--dask-workers", type=int, help="Worker processes of the LocalCluster (default 2).")
-@click.option("--json-report", "json_report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Also write each run's report (counts, phases, commit time, findings) to this JSON file.")
+@JSON_REPORT
 def run(job_name: str | None, run_all: bool, strict: bool, quiet: bool, trigger: str, executor: str,
         dask_scheduler: str | None, dask_workers: int | None, json_report: Path | None) -> None:
     """Run JOB (an etl/*.yml) or --all of them, and print each run's report."""
@@ -109,8 +111,7 @@ def inbox(inbox: Path | None, jobs_dir: Path | None, settle: float, quiet: bool)
               help="Source column for a layer field whose column has another name (repeatable).")
 @click.option("--strict", is_flag=True, help="Exit 6 when any row was rejected.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-@click.option("--json-report", "json_report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Also write each run's report (counts, phases, commit time, findings) to this JSON file.")
+@JSON_REPORT
 def load(layer: str, file: Path, crs: str | None, encoding: str, mode: str, fixes: tuple[str, ...],
          corners: Path | None, field_map: tuple[str, ...], strict: bool, quiet: bool,
          json_report: Path | None) -> None:

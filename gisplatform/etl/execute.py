@@ -522,8 +522,8 @@ def execute(job: Job, layer: Layer, files: list[SourceFile], report: RunReport, 
     try:
         with closing(adbc.connect(libpq_dsn(), autocommit=False)) as connection, \
                 closing(connection.cursor()) as cursor:
-            # code tables and boundaries as the transaction sees them (on its own connection: SQLAlchemy, 0.2 s
-            # to import, is not needed before the commit)
+            # code tables and boundaries as the transaction sees them, read on its connection: SQLAlchemy (0.2 s
+            # to import) is then not needed before the commit
             ctx = _rule_context(cursor, layer, job)
             seed = _fingerprint(layer, job, _boundaries_version(cursor, layer))
             _in_transaction(job, layer, files, report, live, batch_size, progress, cancel, dask, ctx, seed,
