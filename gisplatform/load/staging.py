@@ -182,7 +182,10 @@ class Staging:
                             f"{self.late_warnings_table}")
 
 
-def _arrow_column(values: np.ndarray, ftype: str) -> pa.Array:
+def _arrow_column(values: np.ndarray | pa.Array | pa.ChunkedArray, ftype: str) -> pa.Array:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):  # text no rule read: as it came, in staging's type
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        return values if values.type == _ARROW[ftype] else values.cast(_ARROW[ftype])
     if ftype in ("number",):
         return pa.array(values, pa.float64(), from_pandas=True)
     if ftype == "integer":
@@ -197,7 +200,7 @@ def to_arrow(batch: LayerBatch, first_sid: int) -> pa.Table:
     """The batch as a staging Arrow table, row hashes included (computed from exactly what is stored)."""
     layer = batch.layer
     n = len(batch)
-    columns = {f.name: _arrow_column(batch.values[f.name], f.type) for f in layer.fields}
+    columns = {f.name: _arrow_column(batch.values.stored(f.name), f.type) for f in layer.fields}
     rejected = batch.issues.rejected()
     geoms = batch.geometry.copy()
     geoms[rejected] = None  # a rejected row's geometry may be anything, even the wrong type

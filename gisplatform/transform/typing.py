@@ -26,7 +26,8 @@ NAT = np.datetime64("NaT", "D")
 
 @dataclass
 class Converted:
-    values: np.ndarray  # object (text, boolean), float64 (number, integer), datetime64[D] (date)
+    values: np.ndarray | pa.Array  # object (text, boolean), float64 (number, integer), datetime64[D] (date);
+    # free text: the Arrow array
     failed: np.ndarray  # bool: values that could not be read as the field's type
     padded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # codes that gained zeros
 
@@ -107,7 +108,8 @@ def convert(values, f: Field) -> Converted:
         if f.code_table or f.pad:
             codes, padded = arrow.normalise_codes(array, f.pad, f.multi)
             return Converted(arrow.to_numpy(codes), np.zeros(size, dtype=bool), padded)
-        return Converted(arrow.to_numpy(arrow.clean_text(array)), np.zeros(size, dtype=bool))
+        # free text stays Arrow until something reads it (see gisplatform.transform.batch.TypedValues)
+        return Converted(arrow.clean_text(array), np.zeros(size, dtype=bool))
     if f.type == "number":
         return Converted(*_numbers(array, _to_number))
     if f.type == "integer":

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from gisplatform.transform.batch import LayerBatch, display
-from gisplatform.transform.typing import missing_mask
 from gisplatform.validate.base import RowRule, RuleContext
 
 WITHHELD = "(value withheld: personal field)"
@@ -23,7 +22,7 @@ class RequiredFields(RowRule):
             if not f.required:
                 continue
             unreadable = batch.parse_failures.get(f.name, np.zeros(len(batch), dtype=bool))
-            empty = missing_mask(batch.values[f.name]) & ~unreadable
+            empty = batch.values.missing(f.name) & ~unreadable
             self.fail(batch, empty, f"required field {f.name} ({f.title.en} / {f.title.vi}) is empty", f.name)
 
 
@@ -32,7 +31,6 @@ class FieldValues(RowRule):
 
     def check(self, batch: LayerBatch, ctx: RuleContext) -> None:
         for f in self.layer.source_fields:
-            values = batch.values[f.name]
             failed = batch.parse_failures.get(f.name)
             if failed is not None and failed.any():
                 raw = batch.raw_values.get(f.name)
@@ -41,6 +39,7 @@ class FieldValues(RowRule):
                     f"{f.name}: {shown(f, raw[i].as_py()) if raw is not None else 'value'} is not a valid "
                     f"{f.type}{_hint(f)}"), f.name)
             if f.type in ("number", "integer") and (f.min is not None or f.max is not None):
+                values = batch.values[f.name]
                 low = values < f.min if f.min is not None else np.zeros(len(values), bool)
                 high = values > f.max if f.max is not None else np.zeros(len(values), bool)
                 self.fail(batch, low | high, lambda i, f=f, v=values: (
