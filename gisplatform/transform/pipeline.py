@@ -238,7 +238,7 @@ def _text_quality(batch: LayerBatch, source: SourceBatch, plan: FilePlan, decode
 def finish(batch: LayerBatch, ctx) -> None:
     """After the rules: derived fields and geometry in the layer's multi type."""
     derive_fields(batch, ctx)
-    keep = np.array([g is not None for g in batch.geometry], dtype=bool)
+    keep = ~shapely.is_missing(batch.geometry)
     if keep.any():
         batch.geometry[keep] = geo.promote_to_multi(batch.geometry[keep], batch.layer.geometry_type)
     wrong_type = keep & (shapely.get_type_id(batch.geometry) != _TYPE_IDS[batch.layer.geometry_type])

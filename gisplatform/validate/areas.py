@@ -26,7 +26,7 @@ class AreaMatchesGeometry(RowRule):
         unit = float(self.param("unit_m2", 1.0))
         tolerance = float(self.param("tolerance", 0.01))
         recorded = batch.values[name].astype(float) * unit
-        present = np.array([g is not None for g in batch.geometry], dtype=bool)
+        present = ~shapely.is_missing(batch.geometry)
         actual = np.full(len(batch), np.nan)
         actual[present] = shapely.area(batch.geometry[present])
         bad = _differs(recorded, actual, tolerance, float(self.param("min_m2", 0.0)))

@@ -18,7 +18,7 @@ _POLYGONAL = ("Polygon", "MultiPolygon")
 
 
 def present_mask(geoms: np.ndarray) -> np.ndarray:
-    return np.array([g is not None for g in geoms], dtype=bool) & ~shapely.is_empty(geoms)
+    return ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
 
 
 class GeometryPresent(RowRule):
