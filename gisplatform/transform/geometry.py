@@ -29,11 +29,11 @@ def round_mm(geoms: np.ndarray) -> np.ndarray:
     """Round coordinates to the millimetre: survey data carries no more, and it makes hashes stable.
 
     Only the geometries with a coordinate off the millimetre are rebuilt (a survey file's are nearly all on it
-    already: a check of the coordinates costs a quarter of rebuilding every geometry), and those with Z, which
-    the rounding drops (storage is 2D)."""
+    already: a check of the coordinates costs a quarter of rebuilding every geometry), and those with Z or M,
+    which the rounding drops (storage is 2D)."""
     out = geoms.copy()
     coords, index = shapely.get_coordinates(geoms, return_index=True)
-    off = shapely.has_z(geoms)
+    off = shapely.has_z(geoms) | shapely.has_m(geoms)
     off[index[(np.round(coords, 3) != coords).any(axis=1)]] = True  # NaN too: as before, through the rounding
     if off.any():
         out[off] = shapely.transform(geoms[off], lambda c: np.round(c, 3))
