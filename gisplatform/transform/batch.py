@@ -158,6 +158,10 @@ class LayerBatch:
     issues: IssueLog = field(init=False)
     parse_failures: dict[str, np.ndarray] = field(default_factory=dict)  # field -> mask of unparseable values
     raw_values: dict[str, np.ndarray] = field(default_factory=dict)  # field -> source values before typing
+    # the geometries as parsed from the source's WKB, and that WKB (Arrow), where the reader handed it over:
+    # a row whose geometry is still the very object parsed is staged as those bytes (see load.staging)
+    parsed_geometry: np.ndarray | None = None
+    source_wkb: pa.Array | None = None
 
     def __post_init__(self) -> None:
         self.issues = IssueLog(len(self.row_numbers))

@@ -22,7 +22,7 @@ from gisplatform.transform.batch import Issue, LayerBatch
 from gisplatform.transform.columns import ColumnMapping, decide_encodings, decode_text, map_columns
 from gisplatform.transform.derive import derive_fields
 from gisplatform.transform.hashing import fast_hash_columns
-from gisplatform.transform.typing import convert, empty, is_missing, missing_mask
+from gisplatform.transform.typing import convert, empty, missing_mask
 
 RAW_GEOMETRY_CHARS = 2000
 
@@ -167,7 +167,8 @@ def _raw_record_builder(batch: SourceBatch, decoded: dict[str, pa.Array], stated
     return build
 
 
-def transform(batch: SourceBatch, plan: FilePlan, layer: Layer, source_hash: np.ndarray, today: np.datetime64) -> LayerBatch:
+def transform(batch: SourceBatch, plan: FilePlan, layer: Layer, source_hash: np.ndarray,
+              today: np.datetime64) -> LayerBatch:
     """Decode, type and reproject one batch (no rules yet)."""
     n = len(batch)
     decoded, source_raw = decode_text(batch, plan.encodings)
@@ -180,7 +181,8 @@ def transform(batch: SourceBatch, plan: FilePlan, layer: Layer, source_hash: np.
     out = LayerBatch(
         layer=layer, file=plan.display, row_numbers=batch.row_numbers, values={}, geometry=storage,
         record_dates=np.full(n, today, dtype="datetime64[D]"), source_hash=source_hash, source_raw=source_raw,
-        raw_records=_raw_record_builder(batch, decoded, stated), stated_crs=stated,
+        raw_records=_raw_record_builder(batch, decoded, stated), stated_crs=stated, parsed_geometry=geometry,
+        source_wkb=batch.raw_geometry_wkb if isinstance(batch.raw_geometry_wkb, pa.Array) else None,
     )
     for f in layer.source_fields:
         column = plan.mapping.column(f.name)
