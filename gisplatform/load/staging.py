@@ -90,22 +90,22 @@ class Staging:
         return pa.concat_tables(self._keys) if self._keys else schema.empty_table()
 
     def stage_duplicate_candidates(self) -> str | None:
-        """Store the natural keys that may be duplicated among the staged rows, found by hashing the keys kept
-        here (equal keys hash alike; a collision only adds a candidate), and return their table; None when rows
-        were staged elsewhere. The duplicate-key check then groups these few keys instead of every staged row
-        (a first load of a million parcels: 1.2 s, and the staging table's key index, 1 s)."""
+        """Store the staging ids (``sid``) of the rows whose natural key may be repeated among the staged rows,
+        found by hashing the keys kept here (equal keys hash alike; a collision only adds a candidate), and
+        return their table; None when rows were staged elsewhere. The duplicate-key check then groups these few
+        rows, fetched through the ``sid`` index, instead of every staged row (a first load of a million parcels:
+        1.2 s, and the staging table's key index, 1 s; finding the candidates' keys in a scan of the staged
+        rows, 0.6 s). The keys kept here are in staging order: the row at position i has sid i."""
         if not self.keys_complete:
             return None
         self.wait()
         keys = self.staged_keys()
-        self.cursor.execute(f"CREATE UNLOGGED TABLE {self.candidates_table} AS "
-                            f"SELECT {', '.join(quote(k) for k in keys.column_names)} FROM {self.table} LIMIT 0")
+        self.cursor.execute(f"CREATE UNLOGGED TABLE {self.candidates_table} (sid bigint)")
         if len(keys):
             _, of_row, counts = np.unique(fast_hash_columns(keys.columns), return_inverse=True, return_counts=True)
-            repeated = counts[of_row] > 1
-            if repeated.any():
-                self._ingest(self.candidates_table, {k: keys.column(k).filter(pa.array(repeated))
-                                                     for k in keys.column_names})
+            repeated = np.flatnonzero(counts[of_row] > 1)
+            if len(repeated):
+                self._ingest(self.candidates_table, {"sid": pa.array(repeated.astype(np.int64))})
         self.cursor.execute(f"ANALYZE {self.candidates_table}")
         return self.candidates_table
 

@@ -62,14 +62,13 @@ class DuplicateNaturalKey(SetRule):
         cols = ", ".join(quote(k) for k in key)
         staged_key = ", ".join(f"s.{quote(k)}" for k in key)
         staged_key_complete = " AND ".join(f"s.{quote(k)} IS NOT NULL" for k in key)
-        # the rows that may be copies: every staged row, or (candidate keys known) those with a candidate key,
-        # taken in one scan of the staging table
+        # the rows that may be copies: every staged row, or (candidates known) the candidate rows, by staging id
         copies, candidates = ctx.staging, ""
         if ctx.duplicate_candidates is not None:
             copies = "copies"
             candidates = f"""copies AS MATERIALIZED (
                 SELECT sid, src_file, src_row, {cols} FROM {ctx.staging} s
-                WHERE ({staged_key}) IN (SELECT {cols} FROM {ctx.duplicate_candidates})), """
+                WHERE s.sid IN (SELECT c.sid FROM {ctx.duplicate_candidates} c)), """
         within = f"""
             WITH {candidates}dup AS (SELECT {cols} FROM {copies} s WHERE {staged_key_complete} GROUP BY {cols}
                                      HAVING count(*) > 1)

@@ -294,9 +294,10 @@ def test_the_last_copy_of_a_duplicate_key_loads_once_the_others_are_gone(db, tmp
 
 
 def test_a_first_load_finds_duplicate_keys_across_batches_from_the_candidates_it_hashed(db, tmp_path, monkeypatch):
-    """The duplicate check of a first load groups only the keys that repeat among the staged rows' key hashes
-    (and the staging table gets no key index): copies in different batches, three copies of one key and a row
-    rejected for itself that shares a key are all caught, and only repeated keys are candidates."""
+    """The duplicate check of a first load groups only the rows whose key repeats among the staged rows' key
+    hashes, fetched by staging id (the staging table gets no key index): copies in different batches, three
+    copies of one key and a row rejected for itself that shares a key are all caught, and only rows of repeated
+    keys are candidates."""
     from gisplatform.load.staging import Staging
 
     seen = {}
@@ -304,7 +305,7 @@ def test_a_first_load_finds_duplicate_keys_across_batches_from_the_candidates_it
 
     def recording(staging):
         table = staging_candidates(staging)
-        staging.cursor.execute(f"SELECT parcel_no FROM {table} ORDER BY 1")
+        staging.cursor.execute(f"SELECT s.parcel_no FROM {table} c JOIN {staging.table} s USING (sid) ORDER BY 1")
         seen["candidates"] = [r[0] for r in staging.cursor.fetchall()]
         return table
 
