@@ -184,9 +184,8 @@ class Staging:
                             f"{self.late_warnings_table}")
 
 
-def _arrow_column(values: np.ndarray | pa.Array | pa.ChunkedArray, ftype: str) -> pa.Array:
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):  # text no rule read: as it came, in staging's type
-        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+def _arrow_column(values: np.ndarray | pa.Array, ftype: str) -> pa.Array:
+    if isinstance(values, pa.Array):  # text no rule read (TypedValues): as it came, in staging's type
         return values if values.type == _ARROW[ftype] else values.cast(_ARROW[ftype])
     if ftype in ("number",):
         return pa.array(values, pa.float64(), from_pandas=True)

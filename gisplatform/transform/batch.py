@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from gisplatform.layers import Layer
+from gisplatform.transform.arrow import as_arrow
 from gisplatform.transform.typing import missing_mask
 
 IssueKind = Literal["error", "warning", "repair"]
@@ -109,16 +110,17 @@ class TypedValues(MutableMapping):
     parcels: some 3 s of a run's own thread spent making Python strings and Arrow arrays again from them)."""
 
     def __init__(self, values: dict | None = None):
-        self._values: dict[str, np.ndarray | pa.Array | pa.ChunkedArray] = dict(values or {})
+        self._values: dict[str, np.ndarray | pa.Array] = {}
+        self.update(values or {})
 
     def __getitem__(self, name: str) -> np.ndarray:
         value = self._values[name]
-        if isinstance(value, (pa.Array, pa.ChunkedArray)):  # first read: numpy from now on (edits happen in place)
+        if isinstance(value, pa.Array):  # first read: numpy from now on (edits happen in place)
             value = self._values[name] = value.to_numpy(zero_copy_only=False)
         return value
 
-    def __setitem__(self, name: str, value: np.ndarray | pa.Array) -> None:
-        self._values[name] = value
+    def __setitem__(self, name: str, value: np.ndarray | pa.Array | pa.ChunkedArray) -> None:
+        self._values[name] = as_arrow(value) if isinstance(value, pa.ChunkedArray) else value
 
     def __delitem__(self, name: str) -> None:
         del self._values[name]
@@ -132,7 +134,7 @@ class TypedValues(MutableMapping):
     def missing(self, name: str) -> np.ndarray:
         """Mask of the rows without a value, without making numpy of text that is still Arrow."""
         value = self._values[name]
-        if isinstance(value, (pa.Array, pa.ChunkedArray)):
+        if isinstance(value, pa.Array):
             return np.asarray(value.is_null(), dtype=bool)
         return missing_mask(value)
 
