@@ -193,6 +193,7 @@ class _Run:
         self.staging = Staging(cursor, layer, report.run_id)
         self.extra_rejects = 0
         self.stager = None  # a DaskStager when the per-row work runs on a Dask cluster
+        self._staged_settled: Future | None = None  # see _search_loaded_overlaps
         # The rest of what the layer holds (the last run's rejects) is read, and the staging tables created, while
         # the first batch is read, hashed and its encodings detected.
         self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-start")
@@ -378,28 +379,54 @@ class _Run:
 
     def _search_loaded_overlaps(self) -> Future | None:
         """Start the search for staged rows overlapping loaded features (a re-run's) on a connection of its own,
-        while this run's connection copies reasons and checks keys (a 1 % re-run of a million parcels: half a
-        second off the merge). None when nothing is loaded, the layer has no such rule, or the rows were staged
-        on a Dask cluster (the rule then searches from the staging table, in the merge)."""
+        as soon as the files are read, while this run's connection settles duplicate groups, copies reasons and
+        checks keys (a 1 % re-run of a million parcels: half a second off the merge). The search finishes once
+        :meth:`_settle_staged` says which rows are staged. None when nothing is loaded, the layer has no such
+        rule, or the rows were staged on a Dask cluster (the rule then searches from the staging table, in the
+        merge)."""
         rule = next((r for r in self.set_rules if r.needs_pairs), None)
         if rule is None or self.overlaps is None or not len(self.overlaps) or self.stager is not None \
                 or not (len(self.known) or len(self.hashless_fids)):
             return None
-        gone = self.unmatched_fids() if self.job.full_snapshot else None
+        gone = self.unmatched_fids() if self.job.full_snapshot else None  # final once every file is read
+        self._staged_settled = Future()
         searcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaps-loaded")
         try:
-            return searcher.submit(_on_own_connection, rule.search_loaded, *self.overlaps.rows(),
-                                   self.staging.staged_keys(), gone)
+            return searcher.submit(_on_own_connection, rule.search_loaded, *self.overlaps.rows(), gone,
+                                   self._staged_settled)
         finally:
             searcher.shutdown(wait=False)
 
-    def merge_staged(self) -> None:
+    def _settle_staged(self, failed: BaseException | None = None) -> None:
+        """Tell the search of :meth:`_search_loaded_overlaps` that the staged rows are settled (or that the run
+        failed, so that its thread ends)."""
+        settled, self._staged_settled = self._staged_settled, None
+        if settled is None:
+            return
+        if failed is not None:
+            settled.set_exception(failed)
+            return
+        try:
+            settled.set_result((self.staging.staged_keys(), *self.overlaps.rows()))
+        except BaseException as error:
+            settled.set_exception(error)  # never leave the search waiting
+            raise
+
+    def merge_staged(self, merging: Callable[[], object]) -> None:
+        """Settle, check and merge the staged rows. ``merging`` is called as the merge proper begins: the files'
+        checksums are computed then, on the core the database's upsert leaves idle (started as the files were
+        read, they took that core from the search for overlaps with loaded features and the reasons' copy)."""
         self.ready()
         if self.stager is not None:
             self.stager.finish()
         with self.report.phase("rejected again"):  # duplicate groups settled, last run's reasons copied
-            self.release_broken_groups()
-            loaded_pairs = self._search_loaded_overlaps()  # every row is staged: on a second connection
+            loaded_pairs = self._search_loaded_overlaps()  # every file is read: on a second connection
+            try:
+                self.release_broken_groups()
+            except BaseException as error:
+                self._settle_staged(error)
+                raise
+            self._settle_staged()
             self.staging.append_unmatched(self.unmatched_fids())
             rejected_again = self._stage_rejected_again()
         if self.progress:
@@ -416,6 +443,7 @@ class _Run:
             database_side.result()
             if pairs is not None:
                 self.staging.append_pairs(*pairs)
+        merging()
         with self.report.phase("merge"):
             counts = merge.complete(self.cursor, self.staging, self.layer, ctx, self.set_rules,
                                     loaded_pairs.result if loaded_pairs is not None else None, searching)
@@ -572,9 +600,7 @@ def _stage_merge_commit(job: Job, layer: Layer, files: list[SourceFile], report:
             after_close.append(run.stager.drop_scratch)
         with report.phase("read and check rows"):
             _load_sources(run, job, layer, files)
-        for source in files:  # read: their checksums are computed while the database merges
-            source.start_checksum()
-        run.merge_staged()
+        run.merge_staged(lambda: [source.start_checksum() for source in files])
     finally:
         try:
             if run.stager is not None:

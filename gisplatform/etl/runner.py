@@ -141,10 +141,12 @@ def _sha256(path: Path) -> str:
 
 
 def source_files(job: Job, hasher: ThreadPoolExecutor) -> list[SourceFile]:
-    """The job's files; ``hasher`` computes their checksums once the run has read them (``start_checksum``),
-    beside the merge, which waits on the database and leaves the run's Python a core to spare. Computed at the
-    start, the 0.5 s of a 475 MB file took CPU from the imports and the first batch, which every run waits for. A
-    file the page cache no longer holds is read from disk once either way: by the run, then by the checksum."""
+    """The job's files; ``hasher`` computes their checksums once the run has read them and its merge proper
+    begins (``start_checksum``, called by gisplatform.etl.execute), beside the upsert, which waits on the database
+    and leaves the run's Python a core to spare. Computed at the start, the 0.4 s of a 475 MB file took CPU from
+    the imports and the first batch, which every run waits for; computed as soon as the file was read, from the
+    search for overlaps with loaded features. A file the page cache no longer holds is read from disk once either
+    way: by the run, then by the checksum."""
     paths = job.files()
     related = [p for p in job.options.related.values() if p and p.exists() and p not in paths]
     return [SourceFile(p, _display(p), p.stat().st_size, hasher) for p in paths + related]

@@ -5,6 +5,8 @@ the row's ``errors`` (rejects it) or ``notes`` and ``qa_flags`` (warning), like 
 """
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import numpy as np
 import pyarrow as pa
 import shapely
@@ -137,34 +139,57 @@ class Overlaps(SetRule):
         if pairs.num_rows:
             cursor.adbc_ingest(ctx.loaded_pairs.split(".", 1)[1], pairs, mode="append", db_schema_name="staging")
 
-    def search_loaded(self, connection, sids: np.ndarray, geoms: np.ndarray, staged_keys: pa.Table,
-                      gone_fids: np.ndarray | None) -> pa.Table:
+    def search_loaded(self, connection, sids: np.ndarray, geoms: np.ndarray, gone_fids: np.ndarray | None,
+                      settled: Future) -> pa.Table:
         """The pairs of :meth:`search`, found while the run's own connection is busy with other work: from the
-        accepted geometries the run holds (``sids``, ``geoms``) and the natural keys of every staged row, against
-        the layer as committed, on a connection of their own (a second backend, on the core the run's connection
-        leaves idle). The layer cannot change meanwhile: the run holds its lock and writes it only in the merge.
+        accepted geometries the run holds (``sids``, ``geoms``) against the layer as committed, on a connection of
+        its own (a second backend, on the core the run's connection leaves idle), from the moment the files are
+        read. The layer cannot change meanwhile: the run holds its lock and writes it only in the merge.
         ``gone_fids``: in a full snapshot, the features no source row matched unchanged (they do not stay).
-        Whether a staged row is still accepted after the other set rules is settled by :meth:`store_loaded_pairs`."""
-        x0, y0, x1, y1 = shapely.bounds(geoms).T
+        ``settled`` resolves once the staged rows are settled (a broken duplicate-key group stages its copies
+        late) to (the natural keys of every staged row, every accepted row's sids and geometries): rows added
+        meanwhile are probed then, and a loaded feature whose key is staged again is dropped, being replaced (its
+        old outline does not count). Whether a staged row is still accepted after the other set rules is settled
+        by :meth:`store_loaded_pairs`."""
         cursor = connection.cursor()
         try:
             cursor.execute("SET jit = off")  # a planner guess of millions of rows would compile for seconds
             cursor.execute("SET random_page_cost = 1.1")  # probe the index (see gisplatform.etl.runner)
-            cursor.execute("SET work_mem = '64MB'")  # the candidates (50,000 for 1 % of a million) sorted in memory
-            cursor.adbc_ingest("overlap_probe", pa.table({"sid": pa.array(sids, pa.int64()), "x0": x0, "y0": y0,
-                                                          "x1": x1, "y1": y1}), mode="create", temporary=True)
-            cursor.adbc_ingest("overlap_staged_keys", staged_keys, mode="create", temporary=True)
-            cursor.execute("ANALYZE overlap_probe")
-            cursor.execute("ANALYZE overlap_staged_keys")
-            cursor.execute(self._probe_sql())
-            found = cursor.fetch_arrow_table()
+            found = [self._probe(cursor, sids, geoms)]
+            staged_keys, all_sids, all_geoms = settled.result()
+            added = ~np.isin(all_sids, sids)
+            if added.any():
+                found.append(self._probe(cursor, all_sids[added], all_geoms[added]))
         finally:
             cursor.close()
+        found = pa.concat_tables(found)
         if gone_fids is not None and len(gone_fids) and found.num_rows:
             found = found.filter(pa.array(~np.isin(found.column("fid").to_numpy(), gone_fids)))
-        order = np.argsort(sids, kind="stable")
-        at = order[np.searchsorted(sids, found.column("sid").to_numpy(), sorter=order)]
-        return self._overlapping(found, geoms[at])
+        found = self._not_staged_again(found, staged_keys)
+        order = np.argsort(all_sids, kind="stable")
+        at = order[np.searchsorted(all_sids, found.column("sid").to_numpy(), sorter=order)]
+        return self._overlapping(found, all_geoms[at])
+
+    def _probe(self, cursor, sids: np.ndarray, geoms: np.ndarray) -> pa.Table:
+        """Candidates of :meth:`search_loaded` for these rows: (sid, fid, natural_key, loaded geometry ``d``, the
+        loaded feature's key columns ``key_0``…)."""
+        x0, y0, x1, y1 = shapely.bounds(geoms).T
+        cursor.adbc_ingest("overlap_probe", pa.table({"sid": pa.array(sids, pa.int64()), "x0": x0, "y0": y0,
+                                                      "x1": x1, "y1": y1}), mode="replace", temporary=True)
+        cursor.execute("ANALYZE overlap_probe")
+        cursor.execute(self._probe_sql())
+        return cursor.fetch_arrow_table()
+
+    def _not_staged_again(self, found: pa.Table, staged_keys: pa.Table) -> pa.Table:
+        """``found`` without the loaded features whose natural key a staged row has (equal values; a null equals
+        nothing, as in SQL), in their order."""
+        names = [f"key_{i}" for i in range(len(self.layer.natural_key))]
+        if not found.num_rows or not staged_keys.num_rows:
+            return found.drop_columns(names)
+        staged = pa.table({n: staged_keys.column(i).cast(found.schema.field(n).type) for i, n in enumerate(names)})
+        rows = found.select(names).append_column("row", pa.array(np.arange(found.num_rows), pa.int64()))
+        kept = rows.join(staged, keys=names, join_type="left anti").column("row").to_numpy()
+        return found.drop_columns(names).take(pa.array(np.sort(kept)))
 
     def store_loaded_pairs(self, cursor, ctx: SetContext, pairs: pa.Table) -> None:
         """Store the pairs of :meth:`search_loaded` whose staged row is still accepted after the other set rules
@@ -186,15 +211,15 @@ class Overlaps(SetRule):
                          "area": pa.array(area[big], pa.float64())})
 
     def _probe_sql(self) -> str:
-        """Live features whose boxes share more than the tolerance with a probed box and whose key is not staged
-        again (see :meth:`search_loaded`)."""
+        """Live features whose boxes share more than the tolerance with a probed box, with their key's columns
+        (see :meth:`search_loaded`)."""
         key = self.layer.natural_key
+        columns = ", ".join(f"d.{quote(k)} AS key_{i}" for i, k in enumerate(key))
         return f"""
-            SELECT p.sid, d.fid, {key_text('d', key)} AS natural_key, ST_AsBinary(d.geom) AS d
+            SELECT p.sid, d.fid, {key_text('d', key)} AS natural_key, ST_AsBinary(d.geom) AS d, {columns}
             FROM (SELECT sid, ST_MakeEnvelope(x0, y0, x1, y1, {self.layer.storage_srid}) AS box FROM overlap_probe) p
                  JOIN {self.layer.qualified_table} d ON d.geom && p.box
-            WHERE d.retired_at IS NULL AND {_boxes_share_more_than('p.box', 'd.geom', self.tolerance)}
-              AND NOT EXISTS (SELECT 1 FROM overlap_staged_keys r WHERE {key_equal('r', 'd', key)})"""
+            WHERE d.retired_at IS NULL AND {_boxes_share_more_than('p.box', 'd.geom', self.tolerance)}"""
 
     def _loaded_candidates_sql(self, ctx: SetContext) -> str:
         key = self.layer.natural_key

@@ -250,3 +250,15 @@ def test_possibly_truncated_vni():
     assert possibly_truncated(raw, 12, "vni") == [0, 3]
     assert possibly_truncated(raw, 12, "tcvn3") == []
     assert possibly_truncated(["LÃ¡ng SÆ"], 8, "utf-8") == [0]  # "Láng S" + half of ơ
+
+
+@pytest.mark.parametrize("failing, decided", [(0, "utf-8"), (2, "utf-8"), (3, "unicode")])
+def test_the_utf8_count_stops_early_but_decides_as_the_full_count_would(failing, decided):
+    """Text that is UTF-8 read as Latin-1 wins at 80 % of the values; the count stops once a fifth fail, so the
+    boundary (8 of 10) must still go the same way, and a passing count is exact (its share is reported)."""
+    mojibake = ["Lạng Sơn".encode("utf-8").decode("latin-1")] * (10 - failing)
+    typed_in_unicode = ["Lê Hà Tú"] * failing  # Latin-1 range, not UTF-8 bytes
+    found = detect_column(mojibake + typed_in_unicode)
+    assert (found.encoding == "utf-8") == (decided == "utf-8")
+    if decided == "utf-8":
+        assert found.evidence.startswith(f"{10 - failing} of 10 ")

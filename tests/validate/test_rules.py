@@ -182,6 +182,21 @@ def test_a_new_or_changed_parcel_overlapping_a_loaded_one_is_flagged(db, tmp_pat
     assert flagged == {1: f"{key}1 by 100.0 m²; {key}2 by 500.0 m²", 3: f"{key}2 by 40.0 m²"}
 
 
+def test_the_copy_of_a_broken_duplicate_group_is_checked_against_loaded_features_too(db, tmp_path):
+    """The search for overlaps with loaded features starts once the files are read; a copy of a duplicate key
+    held until its group turns out broken (the other copy is gone) is staged after that, and searched then."""
+    x, y = ORIGIN
+    late_copy = parcel(5, SOTHUA="1", geometry=shapely.box(x + 85, y, x + 115, y + 20), MATHUA=None)  # over no. 3
+    first = load(write_parcels(tmp_path / "v1.gpkg", parcels(3) + [late_copy]))
+    assert (first.inserted, first.rejected) == (2, 2)
+    # a new parcel (no. 7) is staged as it is read, the late copy only once its group is found broken
+    report = load(write_parcels(tmp_path / "v2.gpkg", parcels(3)[1:] + [parcel(6), late_copy]))
+    assert (report.inserted, report.unchanged, report.rejected) == (2, 2, 0)
+    flagged = fetch(db, "SELECT row_number, message FROM etl.issues WHERE run_id = :r AND rule = 'overlaps'",
+                    r=report.run_id)
+    assert flagged == [(4, "overlaps loaded feature sheet_commune_code=05977, map_sheet_no=3, parcel_no=3 by 100.0 m²")]
+
+
 def test_in_a_full_snapshot_a_feature_gone_from_the_source_does_not_count_as_overlapped(db, tmp_path):
     """A new parcel over the place of a parcel the new file no longer has (retired by the run) and over a parcel
     that stays unchanged is flagged for the one that stays only."""
