@@ -187,9 +187,10 @@ def warnings_after_insert_sql(staging: Staging, layer: Layer, rule: SetRule, ctx
     the inserted features (a flag in their ``qa_flags``, found by natural key, unique among accepted rows) and
     to ``etl.issues``, as if they had been known at the insert. The findings are gathered once into a small
     table (the flagged rows found through the pairs, by ``sid``); the staged rows are not updated, since nothing
-    reads them any more. Run before the layer's indexes are rebuilt (no index entries to add for the new row
-    versions), the features are found by hashing the flagged keys and scanning the new rows once (left to
-    itself, the planner sorted the million new rows for a merge join). A million-parcel first load on a slow
+    reads them any more. Run as soon as the search has ended, best before the layer's indexes are rebuilt (no
+    index entries to add for the new row versions; see _upsert), the features are found by hashing the flagged
+    keys and scanning the new rows once (left to itself, the planner sorted the million new rows for a merge
+    join). A million-parcel first load on a slow
     2-core machine: 2.6 s, where updating the staged rows first and reading them back took 4.3 s."""
     late = staging.late_warnings_table
     key = ", ".join(quote(k) for k in layer.natural_key)
@@ -244,10 +245,11 @@ def _key_constraints(cursor, layer: Layer) -> list[tuple[str, str]]:
     return [(name, definition) for name, definition in cursor.fetchall()]
 
 
-def _upsert(cursor, staging: Staging, layer: Layer,
-            after_insert: Callable[[], None] | None = None) -> tuple[tuple, bool]:
-    """Run the upsert, then ``after_insert`` (before indexes and key constraints are rebuilt); returns its counts
-    and whether the table was empty before (a first load).
+def _upsert(cursor, staging: Staging, layer: Layer, after_insert: Callable[[], None] | None = None,
+            after_insert_ready: Callable[[], bool] = lambda: True) -> tuple[tuple, bool]:
+    """Run the upsert, then ``after_insert`` (as soon as ``after_insert_ready()``: until then, the key constraints
+    and indexes are rebuilt one by one, the rest after it); returns its counts and whether the table was empty
+    before (a first load).
 
     Into an (almost) empty table, spatial indexes are dropped and rebuilt once afterwards: a GiST built in one
     pass is several times faster than maintained row by row. Only then, because dropping an index locks readers
@@ -267,12 +269,17 @@ def _upsert(cursor, staging: Staging, layer: Layer,
         cursor.execute(f"ALTER TABLE {layer.qualified_table} DROP CONSTRAINT {quote(name)}")
     cursor.execute(upsert_sql(staging, layer) if stored else first_load_sql(staging, layer))
     result = cursor.fetchone()
+    builds = [f"ALTER TABLE {layer.qualified_table} ADD CONSTRAINT {quote(name)} {definition}"
+              for name, definition in constraints] + [definition for _, definition in rebuild]
     if after_insert is not None:
+        # Waiting for it (a first load's pair search, still running), the backend would idle: it builds instead
+        # (a million parcels: the search ended 2.8 s after the insert). Once built, an index has entries to add
+        # for the row versions after_insert writes, so nothing is built ahead when it is ready at once.
+        while builds and not after_insert_ready():
+            cursor.execute(builds.pop(0))
         after_insert()
-    for name, definition in constraints:
-        cursor.execute(f"ALTER TABLE {layer.qualified_table} ADD CONSTRAINT {quote(name)} {definition}")
-    for _, definition in rebuild:
-        cursor.execute(definition)
+    for statement in builds:
+        cursor.execute(statement)
     if rebuild:
         cursor.execute(f"ANALYZE {layer.qualified_table}")  # the next run's planner must know the table is full
     return result, not stored
@@ -348,7 +355,8 @@ def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules:
     cursor.execute(quarantine_sql(staging, layer))
     counts.rejected = cursor.fetchone()[0]
     (incoming, counts.inserted, counts.updated, counts.history, _, counts.revived), first_load = \
-        _upsert(cursor, staging, layer, record_late_warnings if pairs_searching is not None else None)
+        _upsert(cursor, staging, layer, record_late_warnings if pairs_searching is not None else None,
+                pairs_searching.done if pairs_searching is not None else lambda: True)
     counts.unchanged = incoming - counts.inserted - counts.updated
     if not ctx.incremental and not first_load:  # every row of a first load came from this source: none is gone
         cursor.execute(retire_sql(staging, layer))

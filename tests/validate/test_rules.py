@@ -162,6 +162,10 @@ def test_overlapping_parcels_are_both_flagged(db, tmp_path, monkeypatch, search)
     # warnings_after_insert_sql), the features carry them, and the same file again changes nothing
     flags = fetch(db, "SELECT source_row, coalesce(qa_flags, '{}') FROM data.cadastral_parcels ORDER BY fid")
     assert [(row, "warning:overlaps" in f) for row, f in flags] == [(1, True), (2, True), (3, False)]
+    # a search still going when the rows were inserted had the keys and indexes rebuilt while it ended (before
+    # the warnings' row versions): all of them are there all the same
+    assert fetch(db, "SELECT count(*) FILTER (WHERE indexdef LIKE '%USING gist%'), count(*) FROM pg_indexes "
+                     "WHERE schemaname = 'data' AND tablename = 'cadastral_parcels'") == [(2, 4)]
     again = load(write_parcels(tmp_path / "p.gpkg", source))
     assert (again.unchanged, again.updated, again.inserted) == (3, 0, 0)
 
