@@ -182,7 +182,8 @@ def first_load_sql(staging: Staging, layer: Layer) -> str:
                0"""
 
 
-def warnings_after_insert_sql(staging: Staging, layer: Layer, rule: SetRule, ctx: SetContext) -> list[str]:
+def warnings_after_insert_sql(staging: Staging, layer: Layer, rule: SetRule, ctx: SetContext,
+                              keyed: bool = False) -> list[str]:
     """After a first load that inserted its rows before the pair search ended: the warnings of a pair rule go to
     the inserted features (a flag in their ``qa_flags``, found by natural key, unique among accepted rows) and
     to ``etl.issues``, as if they had been known at the insert. The findings are gathered once into a small
@@ -190,12 +191,14 @@ def warnings_after_insert_sql(staging: Staging, layer: Layer, rule: SetRule, ctx
     reads them any more. Run as soon as the search has ended, best before the layer's indexes are rebuilt (no
     index entries to add for the new row versions; see _upsert), the features are found by hashing the flagged
     keys and scanning the new rows once (left to itself, the planner sorted the million new rows for a merge
-    join). A million-parcel first load on a slow
+    join); ``keyed``, once the natural key's index is rebuilt, through it (35,000 probes instead of a scan of a
+    million rows: 0.45 s less). A million-parcel first load on a slow
     2-core machine: 2.6 s, where updating the staged rows first and reading them back took 4.3 s."""
     late = staging.late_warnings_table
     key = ", ".join(quote(k) for k in layer.natural_key)
     staged_key = ", ".join(f"s.{quote(k)}" for k in layer.natural_key)
     kind, flag = rule.failure_kind, f"{rule.failure_kind}:{rule.name}"
+    other_join = "enable_hashjoin" if keyed else "enable_nestloop"  # leaves the index probe, or the hash join
     found = " UNION ALL ".join(f"({sql})" for sql in rule.findings(ctx))
     # each finding as the note record_sql would have added to the staged row, for _issues_insert to read
     return [f"DROP TABLE IF EXISTS {late}", f"""
@@ -203,11 +206,11 @@ def warnings_after_insert_sql(staging: Staging, layer: Layer, rule: SetRule, ctx
         SELECT s.src_file, s.src_row, {staged_key}, {finding(rule.name, kind, 'f.message')}::text AS notes
         FROM ({found}) f JOIN {staging.table} s ON s.sid = f.sid""",
             f"ANALYZE {late}",
-            "SET LOCAL enable_mergejoin = off", "SET LOCAL enable_nestloop = off", f"""
+            "SET LOCAL enable_mergejoin = off", f"SET LOCAL {other_join} = off", f"""
         UPDATE {layer.qualified_table} d SET qa_flags = {flags_with('d.qa_flags', kind, rule.name)}
         FROM (SELECT DISTINCT {key} FROM {late}) f
         WHERE {key_equal('d', 'f', layer.natural_key)} AND NOT coalesce(d.qa_flags, '{{}}') @> ARRAY['{flag}']""",
-            "RESET enable_mergejoin", "RESET enable_nestloop",
+            "RESET enable_mergejoin", f"RESET {other_join}",
             _issues_insert(staging, layer, f"{late} c", rule.name)]
 
 
@@ -243,6 +246,17 @@ def _key_constraints(cursor, layer: Layer) -> list[tuple[str, str]]:
                    "(SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid) "
                    "ORDER BY c.conname", (layer.qualified_table,))
     return [(name, definition) for name, definition in cursor.fetchall()]
+
+
+def _natural_key_indexed(cursor, layer: Layer) -> bool:
+    """Whether a valid unique index of the layer's table has exactly the natural key's columns, in order."""
+    cursor.execute("""
+        SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indisvalid
+                         AND (SELECT array_agg(a.attname::text ORDER BY k.ord)
+                              FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+                                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum)
+                             = $2::text[])""", (layer.qualified_table, list(layer.natural_key)))
+    return bool(cursor.fetchone()[0])
 
 
 def _upsert(cursor, staging: Staging, layer: Layer, after_insert: Callable[[], None] | None = None,
@@ -344,8 +358,9 @@ def complete(cursor, staging: Staging, layer: Layer, ctx: SetContext, set_rules:
 
     def record_late_warnings() -> None:
         staging.append_pairs(*pairs_searching.result())
+        keyed = _natural_key_indexed(cursor, layer)  # rebuilt already while the search ended (see _upsert)
         _pair_rules(cursor, ctx, set_rules, loaded_pairs,
-                    lambda rule: warnings_after_insert_sql(staging, layer, rule, ctx))
+                    lambda rule: warnings_after_insert_sql(staging, layer, rule, ctx, keyed))
 
     if pairs_searching is not None and pairs_searching.done():  # found while the keys were checked: as usual
         staging.append_pairs(*pairs_searching.result())

@@ -326,3 +326,25 @@ def test_a_first_load_finds_duplicate_keys_across_batches_from_the_candidates_it
     assert [r for r, in duplicates] == [2, 5, 7, 8, 9]
     again = load(write_parcels(tmp_path / "p.gpkg", source))  # a re-run indexes its few staged rows by key
     assert (again.unchanged, again.rejected) == (4, 5) and seen["by_key"] is True
+
+
+def test_the_late_warnings_know_whether_the_natural_key_is_indexed(db):
+    """The late warnings of a first load find their features through the natural key's index once it is rebuilt
+    (gisplatform.load.merge._natural_key_indexed), by a hash join while it is not."""
+    from contextlib import closing
+
+    import adbc_driver_postgresql.dbapi as adbc
+
+    from gisplatform.db.engine import libpq_dsn
+    from gisplatform.layers import get_layer
+    from gisplatform.load.merge import _natural_key_indexed
+
+    parcels_layer = get_layer("cadastral_parcels")
+    with closing(adbc.connect(libpq_dsn())) as connection, closing(connection.cursor()) as cursor:
+        assert _natural_key_indexed(cursor, parcels_layer)
+        cursor.execute(f"ALTER TABLE {parcels_layer.qualified_table} DROP CONSTRAINT cadastral_parcels_natural_key")
+        assert not _natural_key_indexed(cursor, parcels_layer)
+        cursor.execute(f"ALTER TABLE {parcels_layer.qualified_table} ADD CONSTRAINT cadastral_parcels_natural_key "
+                       "UNIQUE (parcel_no, map_sheet_no, sheet_commune_code)")  # the same columns, another order
+        assert not _natural_key_indexed(cursor, parcels_layer)
+        connection.rollback()
