@@ -115,6 +115,7 @@ _NAMES = {"unicode": "read as-is", "tcvn3": "as TCVN3", "vni": "as VNI", "cp1258
 _WIDE = re.compile("[^\x00-\xff]")
 _WIDE_RE2 = r"[^\x{00}-\x{ff}]"  # the same, for Arrow's RE2
 _MAX_EVIDENCE = 20000  # non-ASCII values scored, spread evenly over the column
+_UTF8_SHARE = 0.8  # of the narrow values valid UTF-8 bytes read as Latin-1: the column is UTF-8 (see _decide)
 
 
 def _utf8(s: str) -> str | None:
@@ -158,7 +159,7 @@ def _decide(values: int, nonascii: int, narrow_count: int, narrow: list[str]) ->
         return Detection("unicode", 1.0, wide_note)
 
     utf8_ok = _utf8_count(narrow)
-    if utf8_ok >= 0.8 * len(narrow):
+    if utf8_ok >= _UTF8_SHARE * len(narrow):
         return Detection("utf-8", round(utf8_ok / len(narrow), 3),
                          f"{utf8_ok} of {len(narrow)} non-ASCII values are valid UTF-8 multibyte text")
 
@@ -172,12 +173,12 @@ def _decide(values: int, nonascii: int, narrow_count: int, narrow: list[str]) ->
 
 
 def _utf8_count(narrow: list[str]) -> int:
-    """How many values are UTF-8 bytes read as Latin-1, counted only as far as the 80 % test of :func:`_decide`
-    needs: once more than a fifth fail, the count stops there (text typed in Unicode fails on nearly every value:
-    a fifth of the calls)."""
+    """How many values are UTF-8 bytes read as Latin-1, counted only as far as the test of :func:`_decide`
+    (:data:`_UTF8_SHARE` of them) needs: once too many fail, the count stops there (text typed in Unicode fails
+    on nearly every value: a fifth of the calls)."""
     if _utf8("\n".join(narrow)) is not None:
         return len(narrow)
-    allowed = len(narrow) - 0.8 * len(narrow)  # failures that still pass the test
+    allowed = len(narrow) - _UTF8_SHARE * len(narrow)  # failures that still pass the test
     ok = failed = 0
     for value in narrow:
         if _utf8(value) is None:

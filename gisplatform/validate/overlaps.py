@@ -95,8 +95,9 @@ class OverlapIndex:
         self._closing = threading.Event()  # a failed or cancelled run: the search still running stops early
 
     def add(self, sids: np.ndarray, geoms: np.ndarray) -> None:
-        present = np.array([g is not None for g in geoms], dtype=bool)
-        sids, geoms = np.asarray(sids)[present], np.asarray(geoms, dtype=object)[present]
+        geoms = np.asarray(geoms, dtype=object)
+        present = ~shapely.is_missing(geoms)
+        sids, geoms = np.asarray(sids)[present], geoms[present]
         self._added.append((sids, geoms))
         if self._worker is not None:
             self._found.append(self._worker.submit(self._pairs_of_batch, sids, geoms))

@@ -26,7 +26,7 @@ class ParcelIdGeohash(RowRule):
         well_formed = present & geohash.is_geohash(ids, precision=12)
         self.fail(batch, present & ~well_formed, lambda i: (
             f"{name} {ids[i]!r} is not a 12-character GeoHash (digits and letters except a, i, l, o)"), name)
-        rows = np.flatnonzero(well_formed & np.array([g is not None for g in batch.geometry], dtype=bool))
+        rows = np.flatnonzero(well_formed & ~shapely.is_missing(batch.geometry))
         if not len(rows):
             return
         lon, lat, _, _ = geohash.decode(np.asarray(ids[rows], dtype=object))
