@@ -92,7 +92,8 @@ def nfc(array: pa.Array) -> pa.Array:
     Nearly all text is NFC already. Arrow's kernel recomposes every value (about 2 µs per Vietnamese address), so
     values are only checked: an RE2 scan finds those with a character outside :data:`NFC_SAFE_RANGES` (decomposed
     text has combining marks, U+0300 and up), and only they are checked by CPython and recomposed if need be.
-    The array comes back as it was when nothing changes."""
+    The array comes back as it was when nothing changes; otherwise only the recomposed values are replaced (the
+    whole column rebuilt from Python strings took 20 ms per batch of 50,000 addresses, instead of 6)."""
     if pc.all(pc.string_is_ascii(array)).as_py() is not False:
         return array
     suspect = np.flatnonzero(np.asarray(pc.fill_null(pc.match_substring_regex(array, _OUTSIDE_NFC_SAFE), False)))
@@ -103,10 +104,9 @@ def nfc(array: pa.Array) -> pa.Array:
                if not is_nfc("NFC", v)}
     if not changed:
         return array
-    values = array.to_pylist()
-    for i, v in changed.items():
-        values[i] = v
-    return pa.array(values, array.type)
+    mask = np.zeros(len(array), dtype=bool)
+    mask[list(changed)] = True  # the keys ascend (as ``suspect`` does), the order replace_with_mask fills in
+    return pc.replace_with_mask(array, pa.array(mask), pa.array(list(changed.values()), array.type))
 
 
 def matches(array: pa.Array, pattern: str) -> np.ndarray:
